@@ -1,0 +1,214 @@
+// Package config reads wacard's configuration from the environment once, at
+// start, into one struct, and validates it with errors that name the variable.
+// docs/configuration.md documents every variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of every wacard process.
+type Config struct {
+	Addr        string // WACARD_ADDR: API listen address
+	MetricsAddr string // WACARD_METRICS_ADDR: worker metrics/health listen address ("" = none)
+	RedisURL    string // WACARD_REDIS_URL
+	RedisPrefix string // WACARD_REDIS_PREFIX: prefix of every key and queue wacard writes
+	DataDir     string // WACARD_DATA_DIR
+	DatabaseURL string // WACARD_DATABASE_URL: Postgres for the device store; "" = SQLite in DataDir
+	PublicURL   string // WACARD_PUBLIC_URL: base of status URLs in responses ("" = relative)
+
+	SandboxDevices     []string // WACARD_SANDBOX_DEVICES
+	SandboxFailSuffix  string   // WACARD_SANDBOX_FAIL_SUFFIX: recipients ending in it fail permanently
+	SandboxFlakySuffix string   // WACARD_SANDBOX_FLAKY_SUFFIX: recipients ending in it fail their first attempt
+
+	WorkerID          string        // WACARD_WORKER_ID
+	WorkerConcurrency int           // WACARD_WORKER_CONCURRENCY: concurrent sends per device
+	MaxRetry          int           // WACARD_MAX_RETRY: attempts after the first
+	StatusRetention   time.Duration // WACARD_STATUS_RETENTION
+	IdempotencyWindow time.Duration // WACARD_IDEMPOTENCY_WINDOW
+	MaxBodyBytes      int64         // WACARD_MAX_BODY_BYTES
+	SendTimeout       time.Duration // WACARD_SEND_TIMEOUT: one WhatsApp send attempt
+	OfflineGrace      time.Duration // WACARD_OFFLINE_GRACE: how long a message may wait for its device before failing
+
+	LogFormat string // WACARD_LOG_FORMAT: json | text
+	LogLevel  string // WACARD_LOG_LEVEL: debug | info | warn | error
+}
+
+// Getenv is os.Getenv's shape, so tests can pass a map.
+type Getenv func(string) string
+
+// Load reads the configuration from getenv, applies defaults and validates it.
+func Load(getenv Getenv) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	p := parser{getenv: getenv}
+	host, _ := os.Hostname()
+	c := Config{
+		Addr:               p.str("WACARD_ADDR", ":3000"),
+		MetricsAddr:        p.str("WACARD_METRICS_ADDR", ":9091"),
+		RedisURL:           p.str("WACARD_REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisPrefix:        p.str("WACARD_REDIS_PREFIX", "wacard:"),
+		DataDir:            p.str("WACARD_DATA_DIR", "./data"),
+		DatabaseURL:        p.str("WACARD_DATABASE_URL", ""),
+		PublicURL:          strings.TrimRight(p.str("WACARD_PUBLIC_URL", ""), "/"),
+		SandboxDevices:     p.list("WACARD_SANDBOX_DEVICES"),
+		SandboxFailSuffix:  p.str("WACARD_SANDBOX_FAIL_SUFFIX", "0000"),
+		SandboxFlakySuffix: p.str("WACARD_SANDBOX_FLAKY_SUFFIX", "9999"),
+		WorkerID:           p.str("WACARD_WORKER_ID", fmt.Sprintf("%s-%d", host, os.Getpid())),
+		WorkerConcurrency:  p.int("WACARD_WORKER_CONCURRENCY", 4),
+		MaxRetry:           p.int("WACARD_MAX_RETRY", 8),
+		StatusRetention:    p.dur("WACARD_STATUS_RETENTION", 7*24*time.Hour),
+		IdempotencyWindow:  p.dur("WACARD_IDEMPOTENCY_WINDOW", 24*time.Hour),
+		MaxBodyBytes:       int64(p.int("WACARD_MAX_BODY_BYTES", 1<<20)),
+		SendTimeout:        p.dur("WACARD_SEND_TIMEOUT", 30*time.Second),
+		OfflineGrace:       p.dur("WACARD_OFFLINE_GRACE", 24*time.Hour),
+		LogFormat:          p.str("WACARD_LOG_FORMAT", "text"),
+		LogLevel:           p.str("WACARD_LOG_LEVEL", "info"),
+	}
+	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks every rule and reports all broken ones, each naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, rule string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+rule, append([]any{name}, args...)...))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("WACARD_ADDR", "must be host:port, e.g. :3000 (%v)", err)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("WACARD_METRICS_ADDR", "must be host:port or empty (%v)", err)
+		}
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		bad("WACARD_REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+	}
+	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, " {}") {
+		bad("WACARD_REDIS_PREFIX", "must be non-empty without spaces or braces")
+	}
+	if c.DataDir == "" {
+		bad("WACARD_DATA_DIR", "must not be empty")
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("WACARD_DATABASE_URL", "must be a postgres:// URL, or empty for SQLite in WACARD_DATA_DIR")
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("WACARD_PUBLIC_URL", "must be an absolute URL like https://wacard.example.com")
+		}
+	}
+	for _, id := range c.SandboxDevices {
+		if err := ValidDeviceID(id); err != nil {
+			bad("WACARD_SANDBOX_DEVICES", "%q %v", id, err)
+		}
+	}
+	if c.WorkerID == "" || strings.ContainsAny(c.WorkerID, " \t") {
+		bad("WACARD_WORKER_ID", "must be non-empty without spaces")
+	}
+	if c.WorkerConcurrency < 1 || c.WorkerConcurrency > 64 {
+		bad("WACARD_WORKER_CONCURRENCY", "must be between 1 and 64")
+	}
+	if c.MaxRetry < 0 || c.MaxRetry > 100 {
+		bad("WACARD_MAX_RETRY", "must be between 0 and 100")
+	}
+	if c.StatusRetention < time.Minute {
+		bad("WACARD_STATUS_RETENTION", "must be at least 1m")
+	}
+	if c.IdempotencyWindow < time.Second {
+		bad("WACARD_IDEMPOTENCY_WINDOW", "must be at least 1s")
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("WACARD_MAX_BODY_BYTES", "must be at least 1024")
+	}
+	if c.SendTimeout < time.Second {
+		bad("WACARD_SEND_TIMEOUT", "must be at least 1s")
+	}
+	if c.OfflineGrace < time.Second {
+		bad("WACARD_OFFLINE_GRACE", "must be at least 1s")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("WACARD_LOG_FORMAT", "must be json or text")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("WACARD_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	return errors.Join(errs...)
+}
+
+// ValidDeviceID checks a device id: 1-64 characters of letters, digits, '-', '_' or '.'.
+func ValidDeviceID(id string) error {
+	if id == "" || len(id) > 64 {
+		return errors.New("must be 1-64 characters")
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return errors.New("may hold only letters, digits, '-', '_' and '.'")
+		}
+	}
+	return nil
+}
+
+type parser struct {
+	getenv Getenv
+	errs   []error
+}
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, s := range strings.Split(p.getenv(name), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) int(name string, def int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: must be a whole number, got %q", name, v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) dur(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: must be a duration like 30s, 5m or 24h, got %q", name, v))
+		return def
+	}
+	return d
+}

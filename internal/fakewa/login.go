@@ -1,0 +1,65 @@
+package fakewa
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	waBinary "go.mau.fi/whatsmeow/binary"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// afterHandshake answers the client payload: a registration payload starts
+// QR pairing, a login payload gets <success> or <failure>.
+func (s *Server) afterHandshake(c *conn) {
+	p := c.payload
+	if p.Username == nil {
+		if p.GetDevicePairingData() == nil {
+			s.fail(fmt.Errorf("client payload has neither username nor pairing data"))
+			c.kill()
+			return
+		}
+		s.startPairing(c)
+		return
+	}
+	jid := types.NewADJID(strconv.FormatUint(p.GetUsername(), 10), 0, uint8(p.GetDevice()))
+
+	s.mu.Lock()
+	reason := s.faults.loginFailure
+	_, comp := s.deviceLocked(jid)
+	switch {
+	case reason != 0:
+	case comp == nil || comp.removed:
+		reason = 401 // unknown or unlinked device: logged out
+	case comp.noisePub != c.noisePub:
+		reason = 401
+	default:
+		c.jid = jid
+	}
+	s.mu.Unlock()
+
+	if reason != 0 {
+		s.logf("login of %s refused with %d", jid, reason)
+		c.sendOrLog(waBinary.Node{Tag: "failure", Attrs: waBinary.Attrs{
+			"reason":   reason,
+			"location": "fakewa",
+		}})
+		c.endStream()
+		return
+	}
+	c.sendOrLog(waBinary.Node{Tag: "success", Attrs: waBinary.Attrs{
+		"t":        time.Now().Unix(),
+		"props":    "1",
+		"abprops":  "1",
+		"location": "fakewa",
+		"creation": time.Now().Add(-time.Hour).Unix(),
+	}})
+	// An empty offline queue, so OfflineSyncCompleted fires as in production.
+	c.sendOrLog(waBinary.Node{Tag: "ib", Content: []waBinary.Node{
+		{Tag: "offline", Attrs: waBinary.Attrs{"count": 0}},
+	}})
+	s.notify()
+}
+
+// loggedInLocked reports whether c completed login. Call with s.mu held.
+func (c *conn) loggedInLocked() bool { return !c.jid.IsEmpty() }

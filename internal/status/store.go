@@ -1,0 +1,237 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound is returned for a message with no record (never accepted, or
+// past its retention).
+var ErrNotFound = errors.New("status: message not found")
+
+// Store reads and writes status records in Redis under a key prefix.
+type Store struct {
+	rdb       redis.UniversalClient
+	prefix    string
+	retention time.Duration
+	now       func() time.Time
+}
+
+// NewStore returns a Store writing keys under prefix, kept for retention after
+// their last change.
+func NewStore(rdb redis.UniversalClient, prefix string, retention time.Duration) *Store {
+	return &Store{rdb: rdb, prefix: prefix, retention: retention, now: time.Now}
+}
+
+func (s *Store) key(id string) string     { return s.prefix + "msg:" + id }
+func (s *Store) histKey(id string) string { return s.prefix + "msg:" + id + ":h" }
+
+// Create writes a new record in state Queued. It is written before the job is
+// enqueued, so a worker always finds it.
+func (s *Store) Create(ctx context.Context, r Record) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		s.CreatePipe(ctx, p, r)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("status: create %s: %w", r.MessageID, err)
+	}
+	return nil
+}
+
+// CreatePipe queues the commands of Create on p, for callers that batch many
+// records in one round trip.
+func (s *Store) CreatePipe(ctx context.Context, p redis.Pipeliner, r Record) {
+	now := r.CreatedAt
+	if now.IsZero() {
+		now = s.now()
+	}
+	k, h := s.key(r.MessageID), s.histKey(r.MessageID)
+	p.HSet(ctx, k,
+		"state", string(Queued),
+		"device", r.DeviceID,
+		"recipient", r.Recipient,
+		"kind", r.Kind,
+		"batch", r.BatchID,
+		"attempts", 0,
+		"created_at", now.UnixMilli(),
+		"updated_at", now.UnixMilli(),
+	)
+	p.RPush(ctx, h, encodeEvent(Event{State: Queued, At: now}))
+	p.Expire(ctx, k, s.retention)
+	p.Expire(ctx, h, s.retention)
+}
+
+// Change is one state change a writer asks for.
+type Change struct {
+	To         State
+	Note       string // kept in the history entry
+	Attempts   int    // if > 0, the attempt number now running or just finished
+	LastError  string // if set, replaces last_error
+	ErrorClass string
+	Sandbox    string // what a sandbox device would have sent
+}
+
+// Result says what Move did.
+type Result int
+
+const (
+	Moved   Result = iota // the record moved to the new state
+	Refused               // the move was not allowed from the current state; nothing changed
+)
+
+// moveScript applies a change only if the current state is one it may come
+// from, so concurrent or late writers can never move a record backwards.
+var moveScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {-1, ''} end
+if not string.find(ARGV[3], ',' .. cur .. ',', 1, true) then return {0, cur} end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
+for i = 7, #ARGV, 2 do
+  if ARGV[i+1] ~= '' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+end
+redis.call('RPUSH', KEYS[2], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4])
+redis.call('LTRIM', KEYS[2], -200, -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return {1, cur}
+`)
+
+// Move applies c to the record of id. It returns Refused (and the current
+// state) when the transition is not allowed, ErrNotFound for an unknown id.
+func (s *Store) Move(ctx context.Context, id string, c Change) (Result, State, error) {
+	if !c.To.Valid() {
+		return Refused, "", fmt.Errorf("status: invalid target state %q", c.To)
+	}
+	now := s.now().UnixMilli()
+	from := "," + joinStates(allowedFrom[c.To]) + ","
+	args := []any{string(c.To), now, from, c.Note, s.retention.Milliseconds(), ""}
+	add := func(k, v string) { args = append(args, k, v) }
+	if c.Attempts > 0 {
+		add("attempts", strconv.Itoa(c.Attempts))
+	}
+	add("last_error", c.LastError)
+	add("error_class", c.ErrorClass)
+	add("sandbox", c.Sandbox)
+	switch c.To {
+	case Sent:
+		add("sent_at", strconv.FormatInt(now, 10))
+		add("finished_at", strconv.FormatInt(now, 10))
+	case Delivered:
+		add("delivered_at", strconv.FormatInt(now, 10))
+	case Read:
+		add("read_at", strconv.FormatInt(now, 10))
+	case Failed, Cancelled:
+		add("finished_at", strconv.FormatInt(now, 10))
+	}
+	res, err := moveScript.Run(ctx, s.rdb, []string{s.key(id), s.histKey(id)}, args...).Slice()
+	if err != nil {
+		return Refused, "", fmt.Errorf("status: move %s to %s: %w", id, c.To, err)
+	}
+	code, _ := res[0].(int64)
+	cur, _ := res[1].(string)
+	switch code {
+	case -1:
+		return Refused, "", ErrNotFound
+	case 0:
+		return Refused, State(cur), nil
+	}
+	return Moved, State(cur), nil
+}
+
+// Get returns the record of id with its history.
+func (s *Store) Get(ctx context.Context, id string) (Record, error) {
+	var hget *redis.MapStringStringCmd
+	var hist *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		hget = p.HGetAll(ctx, s.key(id))
+		hist = p.LRange(ctx, s.histKey(id), 0, -1)
+		return nil
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("status: get %s: %w", id, err)
+	}
+	f := hget.Val()
+	if len(f) == 0 {
+		return Record{}, ErrNotFound
+	}
+	r := Record{
+		MessageID:  id,
+		DeviceID:   f["device"],
+		Recipient:  f["recipient"],
+		Kind:       f["kind"],
+		BatchID:    f["batch"],
+		State:      State(f["state"]),
+		LastError:  f["last_error"],
+		ErrorClass: f["error_class"],
+		Sandbox:    f["sandbox"],
+		History:    []Event{},
+	}
+	r.Attempts, _ = strconv.Atoi(f["attempts"])
+	r.CreatedAt = msTime(f["created_at"])
+	r.UpdatedAt = msTime(f["updated_at"])
+	r.SentAt = msTimePtr(f["sent_at"])
+	r.DeliveredAt = msTimePtr(f["delivered_at"])
+	r.ReadAt = msTimePtr(f["read_at"])
+	r.FinishedAt = msTimePtr(f["finished_at"])
+	for _, e := range hist.Val() {
+		if ev, ok := decodeEvent(e); ok {
+			r.History = append(r.History, ev)
+		}
+	}
+	return r, nil
+}
+
+// State returns only the current state of id (one cheap read for the worker).
+func (s *Store) State(ctx context.Context, id string) (State, error) {
+	v, err := s.rdb.HGet(ctx, s.key(id), "state").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("status: state of %s: %w", id, err)
+	}
+	return State(v), nil
+}
+
+func encodeEvent(e Event) string {
+	return string(e.State) + "|" + strconv.FormatInt(e.At.UnixMilli(), 10) + "|" + e.Note
+}
+
+func decodeEvent(s string) (Event, bool) {
+	parts := strings.SplitN(s, "|", 3)
+	if len(parts) != 3 {
+		return Event{}, false
+	}
+	return Event{State: State(parts[0]), At: msTime(parts[1]), Note: parts[2]}, true
+}
+
+func joinStates(ss []State) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, ",")
+}
+
+func msTime(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func msTimePtr(s string) *time.Time {
+	t := msTime(s)
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

@@ -1,0 +1,50 @@
+package producer
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// routes lists every route of the API.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer, s.instrument)
+	r.NotFound(s.handler(func(w http.ResponseWriter, r *http.Request) error {
+		return errNotFound("no route for " + r.Method + " " + r.URL.Path)
+	}))
+	r.MethodNotAllowed(s.handler(func(w http.ResponseWriter, r *http.Request) error {
+		return &apiError{Status: http.StatusMethodNotAllowed, Code: "METHOD_NOT_ALLOWED", Message: r.Method + " is not allowed on " + r.URL.Path}
+	}))
+
+	r.Post("/send/contact", s.handler(s.handleSendContact))
+	r.Post("/send/message", s.handler(s.handleSendMessage))
+	r.Get("/messages/{id}", s.handler(s.handleGetMessage))
+	r.Get("/devices", s.handler(s.handleListDevices))
+	r.Post("/devices", s.handler(s.handleAddDevice))
+	r.Get("/devices/{id}", s.handler(s.handleGetDevice))
+
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/readyz", s.handleReadyz)
+	r.Method(http.MethodGet, "/metrics", s.Metrics.Handler())
+	return r
+}
+
+// instrument counts requests and their latency by route pattern (never the
+// raw path, which would hold message ids).
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		s.Metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
+		s.Metrics.HTTPDuration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+	})
+}

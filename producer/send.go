@@ -1,0 +1,110 @@
+package producer
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/wacard/wacard/internal/device"
+	"github.com/wacard/wacard/internal/job"
+	"github.com/wacard/wacard/internal/status"
+)
+
+// sendResults is the results object of a successful send. message_id and
+// status are the reference API's fields; the rest are wacard's additions.
+type sendResults struct {
+	MessageID string       `json:"message_id"`
+	Status    string       `json:"status"`
+	State     status.State `json:"state"`
+	DeviceID  string       `json:"device_id"`
+	StatusURL string       `json:"status_url"`
+	Duplicate bool         `json:"duplicate,omitempty"`
+}
+
+func (s *Server) handleSendContact(w http.ResponseWriter, r *http.Request) error {
+	return s.send(w, r, parseContact, "Contact queued for sending")
+}
+
+func (s *Server) handleSendMessage(w http.ResponseWriter, r *http.Request) error {
+	return s.send(w, r, parseText, "Message queued for sending")
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request, parse func(fields) (job.Payload, []FieldError), okText string) error {
+	dev, err := s.resolveDevice(r)
+	if err != nil {
+		return err
+	}
+	f, err := readJSONObject(w, r, s.MaxBody)
+	if err != nil {
+		return err
+	}
+	p, errs := parse(f)
+	idem, ierr := idempotencyKey(r)
+	if ierr != nil {
+		errs = append(errs, *ierr)
+	}
+	if len(errs) > 0 {
+		return validationError(errs)
+	}
+	p.DeviceID = dev.ID
+	acc, err := s.Accepter.Accept(r.Context(), p, idem)
+	if err != nil {
+		return err
+	}
+	text := okText
+	if !acc.Duplicate {
+		s.Metrics.Accepted.WithLabelValues(dev.ID).Inc()
+	}
+	if acc.Duplicate {
+		text = "Already accepted with this Idempotency-Key; nothing new was queued"
+	}
+	writeSuccess(w, sendResults{
+		MessageID: acc.MessageID,
+		Status:    text,
+		State:     status.Queued,
+		DeviceID:  dev.ID,
+		StatusURL: s.PublicURL + "/messages/" + acc.MessageID,
+		Duplicate: acc.Duplicate,
+	})
+	return nil
+}
+
+// resolveDevice picks the device from X-Device-Id (URL-decoded), falling back
+// to ?device_id=; without either, the single registered device. The id may
+// also be the device's JID or bare number.
+func (s *Server) resolveDevice(r *http.Request) (device.Device, error) {
+	ref := strings.TrimSpace(r.Header.Get("X-Device-Id"))
+	if dec, err := url.QueryUnescape(ref); err == nil {
+		ref = dec
+	}
+	if ref == "" {
+		ref = strings.TrimSpace(r.URL.Query().Get("device_id"))
+	}
+	if ref == "" {
+		if d, ok := s.Devices.Only(); ok {
+			return d, nil
+		}
+		return device.Device{}, errDeviceRequired()
+	}
+	if len(ref) > maxDeviceIDLen {
+		return device.Device{}, errDeviceNotFound(ref[:maxDeviceIDLen])
+	}
+	d, ok := s.Devices.Lookup(ref)
+	if !ok {
+		return device.Device{}, errDeviceNotFound(ref)
+	}
+	return d, nil
+}
+
+func idempotencyKey(r *http.Request) (string, *FieldError) {
+	k := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	if len(k) > maxIdemKeyLen {
+		return "", &FieldError{Field: "Idempotency-Key", Rule: "must be at most 128 characters"}
+	}
+	for _, c := range k {
+		if c < 0x21 || c > 0x7e {
+			return "", &FieldError{Field: "Idempotency-Key", Rule: "must be printable ASCII without spaces"}
+		}
+	}
+	return k, nil
+}

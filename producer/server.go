@@ -1,0 +1,66 @@
+// Package producer is wacard's HTTP side: it validates requests, queues
+// messages through asynq and answers at once with the message ID the send
+// will use. It never imports the worker.
+package producer
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wacard/wacard/internal/device"
+	"github.com/wacard/wacard/internal/metrics"
+	"github.com/wacard/wacard/internal/status"
+)
+
+// Devices is what the API needs of the device registry.
+type Devices interface {
+	Lookup(ref string) (device.Device, bool)
+	Only() (device.Device, bool)
+	All() []device.Device
+}
+
+// Deps are the Server's collaborators, all owned by the caller.
+type Deps struct {
+	Log       *slog.Logger
+	Redis     redis.UniversalClient
+	Accepter  *Accepter
+	Status    *status.Store
+	Devices   Devices
+	Registry  *device.Registry
+	Metrics   *metrics.Metrics
+	PublicURL string // prefix of status URLs; "" = relative
+	MaxBody   int64
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Deps
+	mux http.Handler
+}
+
+// NewServer returns the API handler.
+func NewServer(d Deps) *Server {
+	if d.MaxBody == 0 {
+		d.MaxBody = 1 << 20
+	}
+	s := &Server{Deps: d}
+	s.mux = s.routes()
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// handler adapts a handler that returns an error to http.HandlerFunc, so
+// every error is answered by writeError and nowhere else.
+func (s *Server) handler(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, s.Log, err)
+		}
+	}
+}
+
+func (s *Server) ready(ctx context.Context) error { return s.Redis.Ping(ctx).Err() }

@@ -1,0 +1,155 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/wacard/wacard/internal/job"
+	"github.com/wacard/wacard/internal/status"
+	"github.com/wacard/wacard/internal/wamsg"
+)
+
+// handle sends one message. Every outcome is written to the status record
+// before asynq learns of it, so a crash in between only repeats a send that
+// reuses the same WhatsApp message ID.
+func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
+	pl, err := job.Decode(t.Payload())
+	if err != nil {
+		id, _ := asynq.GetTaskID(ctx)
+		p.log.Error("dropping a task with an invalid payload", "message_id", id, "err", err)
+		p.fail(ctx, job.Payload{MessageID: id, DeviceID: p.dev.ID}, 0, ReasonInternal, err)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	log := p.log.With("message_id", pl.MessageID)
+	retried, _ := asynq.GetRetryCount(ctx)
+	attempt := retried + 1
+
+	c := p.conn()
+	if !c.Ready() {
+		return p.wait(ctx, pl, Verdict{Class: Wait, Reason: ReasonNotConnected, Delay: 5 * time.Second}, ErrDeviceOffline)
+	}
+	res, cur, err := p.w.status.Move(ctx, pl.MessageID, status.Change{To: status.Sending, Attempts: attempt})
+	switch {
+	case errors.Is(err, status.ErrNotFound):
+		log.Warn("status record missing (past retention?); sending anyway")
+	case err != nil:
+		return fmt.Errorf("record sending: %w", err)
+	case res == status.Refused && cur.Terminal():
+		log.Info("not sending: message is already " + string(cur))
+		return nil
+	case res == status.Refused:
+		return fmt.Errorf("record sending: refused from state %s", cur)
+	}
+
+	to, err := types.ParseJID(pl.To)
+	if err != nil {
+		return p.permanent(ctx, pl, attempt, ReasonInvalidRecipient, fmt.Errorf("%w: %v", ErrInvalidRecipient, err))
+	}
+	msg, err := wamsg.Build(pl)
+	if err != nil {
+		return p.permanent(ctx, pl, attempt, ReasonInternal, fmt.Errorf("%w: %v", ErrBadPayload, err))
+	}
+
+	sendCtx, cancel := context.WithTimeout(ctx, p.w.cfg.SendTimeout)
+	start := p.w.now()
+	r, err := c.Send(sendCtx, pl.MessageID, to, msg)
+	cancel()
+	p.w.metrics.SendDuration.WithLabelValues(p.dev.ID).Observe(p.w.now().Sub(start).Seconds())
+	if err == nil {
+		p.sent(ctx, pl, r)
+		log.Info("sent", "attempt", attempt)
+		return nil
+	}
+
+	v := Classify(err)
+	switch v.Class {
+	case Permanent:
+		return p.permanent(ctx, pl, attempt, v.Reason, err)
+	case Wait:
+		p.react(v)
+		return p.wait(ctx, pl, v, err)
+	}
+	if retried >= p.w.cfg.MaxRetry {
+		return p.permanent(ctx, pl, attempt, v.Reason, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
+	}
+	p.w.metrics.Retried.WithLabelValues(p.dev.ID).Inc()
+	p.move(ctx, pl.MessageID, status.Change{To: status.Retrying, LastError: err.Error(), ErrorClass: string(v.Reason), Note: "attempt " + fmt.Sprint(attempt) + " failed"})
+	log.Warn("send failed; will retry", "attempt", attempt, "reason", v.Reason, "err", err)
+	return err
+}
+
+// react applies what a Wait verdict says about the device itself.
+func (p *pool) react(v Verdict) {
+	switch v.Reason {
+	case ReasonTimelock, ReasonRateLimited:
+		p.pause(string(v.Reason), p.w.now().Add(v.Delay))
+	}
+}
+
+func (p *pool) sent(ctx context.Context, pl job.Payload, r sendResult) {
+	p.move(ctx, pl.MessageID, status.Change{To: status.Sent, Sandbox: r.Sandbox})
+	p.w.metrics.Sent.WithLabelValues(p.dev.ID).Inc()
+	p.w.metrics.QueueLatency.WithLabelValues(p.dev.ID).Observe(p.w.now().Sub(pl.AcceptedAt).Seconds())
+}
+
+// permanent fails the message for good and tells asynq not to retry.
+func (p *pool) permanent(ctx context.Context, pl job.Payload, attempt int, reason Reason, err error) error {
+	p.fail(ctx, pl, attempt, reason, err)
+	p.log.Warn("send failed permanently", "message_id", pl.MessageID, "reason", reason, "err", err)
+	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+}
+
+func (p *pool) fail(ctx context.Context, pl job.Payload, attempt int, reason Reason, err error) {
+	if pl.MessageID == "" {
+		return
+	}
+	p.move(ctx, pl.MessageID, status.Change{To: status.Failed, Attempts: attempt, LastError: err.Error(), ErrorClass: string(reason)})
+	p.w.metrics.Failed.WithLabelValues(p.dev.ID, string(reason)).Inc()
+}
+
+// wait re-queues the message without using an attempt, unless it has waited
+// past the offline grace already.
+func (p *pool) wait(ctx context.Context, pl job.Payload, v Verdict, err error) error {
+	if p.w.now().Sub(pl.AcceptedAt) > p.w.cfg.OfflineGrace {
+		return p.permanent(ctx, pl, 0, ReasonExpired, fmt.Errorf("waited longer than WACARD_OFFLINE_GRACE (%s): %w", p.w.cfg.OfflineGrace, err))
+	}
+	p.move(ctx, pl.MessageID, status.Change{To: status.Waiting, LastError: err.Error(), ErrorClass: string(v.Reason), Note: string(v.Reason)})
+	d := v.Delay
+	if d <= 0 {
+		d = 5 * time.Second
+	}
+	return &waitError{Reason: v.Reason, Delay: d, Err: err}
+}
+
+// move records a state change; a failure to record is logged, not fatal: the
+// send itself already happened or not.
+func (p *pool) move(ctx context.Context, id string, c status.Change) {
+	if _, _, err := p.w.status.Move(context.WithoutCancel(ctx), id, c); err != nil {
+		p.log.Error("could not record state", "message_id", id, "state", c.To, "err", err)
+	}
+}
+
+// isFailure tells asynq which errors use up an attempt: waits do not.
+func isFailure(err error) bool {
+	var we *waitError
+	return !errors.As(err, &we)
+}
+
+// retryDelay is exponential backoff with jitter for failures (2s, 4s, 8s ...
+// up to 10 minutes, +/-25%), and the verdict's own delay for waits.
+func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var we *waitError
+	if errors.As(err, &we) {
+		return we.Delay
+	}
+	d := 2 * time.Second << min(n, 9)
+	d = min(d, 10*time.Minute)
+	jitter := time.Duration(rand.Int64N(int64(d)/2)) - d/4
+	return d + jitter
+}

@@ -1,0 +1,314 @@
+// Package worker is wacard's sending side: per-device pools that take
+// messages from each device's own asynq queue and send them through WhatsApp
+// (whatsmeow) or a sandbox, recording every state change. It never imports
+// the producer.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/wacard/wacard/internal/device"
+	"github.com/wacard/wacard/internal/job"
+	"github.com/wacard/wacard/internal/metrics"
+	"github.com/wacard/wacard/internal/status"
+	"github.com/wacard/wacard/worker/whatsapp"
+)
+
+// Config tunes a Worker. Zero values take the defaults in withDefaults.
+type Config struct {
+	ID                 string
+	Prefix             string
+	Concurrency        int
+	MaxRetry           int
+	SendTimeout        time.Duration
+	OfflineGrace       time.Duration
+	SandboxFailSuffix  string
+	SandboxFlakySuffix string
+
+	PollInterval    time.Duration // asynq's poll while a pool is active
+	ActiveCheck     time.Duration // how often an active pool checks for idleness
+	IdleTail        time.Duration // idle time before an active pool stops its server
+	SweepInterval   time.Duration // how often an idle pool looks at its queue
+	ShutdownTimeout time.Duration // how long in-flight sends may finish on stop
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 4
+	}
+	def(&c.SendTimeout, 30*time.Second)
+	def(&c.OfflineGrace, 24*time.Hour)
+	def(&c.PollInterval, 50*time.Millisecond)
+	def(&c.ActiveCheck, time.Second)
+	def(&c.IdleTail, 3*time.Second)
+	def(&c.SweepInterval, 5*time.Second)
+	def(&c.ShutdownTimeout, 10*time.Second)
+	return c
+}
+
+// sessionStore opens WhatsApp sessions; *whatsapp.Store implements it.
+type sessionStore interface {
+	Session(ctx context.Context, jid types.JID, opts whatsapp.Options) (*whatsapp.Session, error)
+}
+
+var _ sessionStore = (*whatsapp.Store)(nil)
+
+// Deps are the Worker's collaborators, owned by the caller.
+type Deps struct {
+	Log      *slog.Logger
+	Redis    redis.UniversalClient
+	Status   *status.Store
+	Registry *device.Registry
+	Metrics  *metrics.Metrics
+	// WhatsApp opens sessions for WhatsApp devices; nil means this worker only
+	// serves sandbox devices.
+	WhatsApp sessionStore
+	// ClientHook is passed to every whatsmeow client; tests use it to reach a
+	// fake WhatsApp server. Production leaves it nil.
+	ClientHook func(*whatsmeow.Client)
+	Now        func() time.Time
+}
+
+// Worker holds devices and runs a pool for each.
+type Worker struct {
+	cfg        Config
+	log        *slog.Logger
+	rdb        redis.UniversalClient
+	status     *status.Store
+	registry   *device.Registry
+	metrics    *metrics.Metrics
+	wa         sessionStore
+	clientHook func(*whatsmeow.Client)
+	now        func() time.Time
+	inspector  *asynq.Inspector
+	watcher    *device.Watcher
+
+	mu    sync.Mutex
+	pools map[string]*poolRun
+}
+
+type poolRun struct {
+	p      *pool
+	cancel context.CancelFunc
+}
+
+// New returns a Worker.
+func New(cfg Config, d Deps) *Worker {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Worker{
+		cfg:        cfg.withDefaults(),
+		log:        d.Log.With("worker", cfg.ID),
+		rdb:        d.Redis,
+		status:     d.Status,
+		registry:   d.Registry,
+		metrics:    d.Metrics,
+		wa:         d.WhatsApp,
+		clientHook: d.ClientHook,
+		now:        d.Now,
+		inspector:  asynq.NewInspectorFromRedisClient(d.Redis),
+		watcher:    device.NewWatcher(d.Registry, d.Log, 10*time.Second),
+		pools:      map[string]*poolRun{},
+	}
+}
+
+// Run holds devices and sends their messages until ctx ends, then stops every
+// pool (in-flight sends finish or are re-queued) before returning.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.watcher.Load(ctx); err != nil {
+		return fmt.Errorf("worker: load devices: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); w.watcher.Run(ctx) }()
+	go func() { defer wg.Done(); w.listenWake(ctx) }()
+	defer func() {
+		w.stopAll()
+		wg.Wait()
+	}()
+	w.log.Info("worker started")
+	for {
+		w.reconcile(ctx, w.watcher.All())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.watcher.Changed():
+		}
+	}
+}
+
+// reconcile starts a pool for every device this worker should hold and stops
+// the others. A device whose registration changed (for example its JID after
+// a login) gets a fresh pool.
+func (w *Worker) reconcile(ctx context.Context, devices []device.Device) {
+	want := make(map[string]device.Device, len(devices))
+	for _, d := range devices {
+		want[d.ID] = d
+	}
+	w.mu.Lock()
+	var stop []*poolRun
+	for id, pr := range w.pools {
+		if d, ok := want[id]; !ok || d.JID != pr.p.dev.JID || d.Kind != pr.p.dev.Kind {
+			stop = append(stop, pr)
+			delete(w.pools, id)
+		}
+	}
+	w.mu.Unlock()
+	stopPools(stop)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, d := range want {
+		if _, ok := w.pools[id]; ok {
+			continue
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		p := newPool(w, d)
+		w.pools[id] = &poolRun{p: p, cancel: cancel}
+		go p.run(pctx)
+	}
+}
+
+func (w *Worker) stopAll() {
+	w.mu.Lock()
+	var all []*poolRun
+	for id, pr := range w.pools {
+		all = append(all, pr)
+		delete(w.pools, id)
+	}
+	w.mu.Unlock()
+	stopPools(all)
+}
+
+// stopPools stops pools in parallel and waits for all of them.
+func stopPools(prs []*poolRun) {
+	for _, pr := range prs {
+		pr.cancel()
+	}
+	for _, pr := range prs {
+		<-pr.p.done
+	}
+}
+
+func (w *Worker) pool(id string) *pool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if pr, ok := w.pools[id]; ok {
+		return pr.p
+	}
+	return nil
+}
+
+// listenWake wakes a pool when the producer announces work for its device.
+func (w *Worker) listenWake(ctx context.Context) {
+	sub := w.rdb.Subscribe(ctx, job.WakeChannel(w.cfg.Prefix))
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			if p := w.pool(m.Payload); p != nil {
+				p.wake()
+			}
+		}
+	}
+}
+
+// Pause pauses a held device's queue; it reports false if this worker does not hold it.
+func (w *Worker) Pause(id, reason string, until time.Time) bool {
+	p := w.pool(id)
+	if p != nil {
+		p.pause(reason, until)
+	}
+	return p != nil
+}
+
+// Resume resumes a held device's queue.
+func (w *Worker) Resume(id string) bool {
+	p := w.pool(id)
+	if p != nil {
+		p.resume()
+	}
+	return p != nil
+}
+
+// receipt moves messages forward on a delivery or read receipt. Records never
+// move backwards (status.Store refuses), so duplicate or late receipts are harmless.
+func (w *Worker) receipt(deviceID string, r whatsapp.Receipt) {
+	to := status.Delivered
+	if r.Type == "read" {
+		to = status.Read
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, id := range r.IDs {
+		if _, _, err := w.status.Move(ctx, id, status.Change{To: to}); err != nil && !errors.Is(err, status.ErrNotFound) {
+			w.log.Warn("could not record receipt", "device_id", deviceID, "message_id", id, "err", err)
+		}
+	}
+}
+
+func (w *Worker) observeQueue(deviceID string, q queueState) {
+	w.metrics.QueueSize.WithLabelValues(deviceID, "pending").Set(float64(q.Pending))
+	w.metrics.QueueSize.WithLabelValues(deviceID, "active").Set(float64(q.Active))
+}
+
+// expire fails and removes every waiting task of queue accepted before cutoff.
+func (w *Worker) expire(ctx context.Context, queue string, cutoff time.Time, reason string) (int, error) {
+	n := 0
+	lists := []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		w.inspector.ListPendingTasks, w.inspector.ListScheduledTasks, w.inspector.ListRetryTasks,
+	}
+	for _, list := range lists {
+		for page := 1; ; page++ {
+			tasks, err := list(queue, asynq.Page(page), asynq.PageSize(500))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+			var del []string
+			for _, t := range tasks {
+				pl, err := job.Decode(t.Payload)
+				if err == nil && pl.AcceptedAt.Before(cutoff) {
+					del = append(del, t.ID)
+				}
+			}
+			for _, id := range del {
+				if err := w.inspector.DeleteTask(queue, id); err != nil {
+					continue
+				}
+				w.status.Move(ctx, id, status.Change{To: status.Failed, LastError: reason, ErrorClass: string(ReasonExpired)}) //nolint:errcheck // best effort; the task is gone
+				n++
+			}
+			if len(tasks) < 500 {
+				break
+			}
+			if len(del) > 0 {
+				page-- // deleted tasks shift the pages
+			}
+		}
+	}
+	return n, nil
+}
