@@ -21,13 +21,13 @@ const (
 
 // State is the runtime state of a device, written by the worker holding it.
 type State struct {
-	Conn        Conn      `json:"connection"`
-	Worker      string    `json:"worker,omitempty"`
-	Paused      bool      `json:"paused"`
-	PauseReason string    `json:"pause_reason,omitempty"`
+	Conn        Conn       `json:"connection"`
+	Worker      string     `json:"worker,omitempty"`
+	Paused      bool       `json:"paused"`
+	PauseReason string     `json:"pause_reason,omitempty"`
 	PausedUntil *time.Time `json:"paused_until,omitempty"`
-	Detail      string    `json:"detail,omitempty"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Detail      string     `json:"detail,omitempty"`
+	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
 func (r *Registry) stateKey() string { return r.prefix + "devstate" }

@@ -11,6 +11,7 @@ import (
 
 	"go.mau.fi/libsignal/ecc"
 	"go.mau.fi/libsignal/keys/identity"
+	"go.mau.fi/libsignal/logger"
 	"go.mau.fi/libsignal/protocol"
 	"go.mau.fi/libsignal/session"
 	"go.mau.fi/libsignal/state/record"
@@ -289,3 +290,9 @@ func (s *signalStore) DeleteAllSessions(context.Context) error {
 	clear(s.sessions)
 	return nil
 }
+
+// libsignal picks its logger lazily on first use without synchronisation,
+// which the race detector reports once tests use it from two goroutines.
+// Making the first use happen during package initialisation avoids that;
+// the default logger discards debug messages.
+func init() { logger.Debug("fakewa: libsignal logger initialised") }

@@ -199,10 +199,10 @@ func TestMoveMatchesCanMove(t *testing.T) {
 // allowedFrom is a deliberate one.
 func TestAllowedFromTable(t *testing.T) {
 	t.Parallel()
-	// want[to] = the states it may be entered from, as docs/architecture.md draws them.
+	// want[to] lists the states it may be entered from, in allStates order.
 	want := map[State]string{
 		Queued:    "",
-		Sending:   "queued retrying waiting sending",
+		Sending:   "queued sending retrying waiting",
 		Retrying:  "queued sending waiting",
 		Waiting:   "queued sending retrying waiting",
 		Sent:      "queued sending retrying waiting",

@@ -21,7 +21,7 @@ type Options struct {
 	// receipts are delivered on the goroutine that reads the connection.
 	OnEvent func(Event)
 
-	// Log receives whatsmeow's logs. Nil discards them.
+	// Log receives whatsmeow's logs. Nil means the Store's logger.
 	Log *slog.Logger
 
 	// ClientHook is called with the whatsmeow client right after it is
@@ -47,7 +47,6 @@ type Session struct {
 	cli     *whatsmeow.Client
 	jid     types.JID
 	onEvent func(Event)
-	log     *slog.Logger
 
 	// life bounds every connection the session makes; Close cancels it.
 	life context.Context
@@ -75,11 +74,11 @@ func (s *Store) Session(ctx context.Context, jid types.JID, opts Options) (*Sess
 	if opts.Log == nil {
 		opts.Log = s.log
 	}
+	opts.Log = opts.Log.With("device", jid.String())
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	sess := &Session{
 		jid:     jid,
 		onEvent: opts.OnEvent,
-		log:     orDiscard(opts.Log).With("device", jid.String()),
 		life:    life,
 		stop:    stop,
 	}
@@ -117,13 +116,18 @@ func (s *Session) Connect(ctx context.Context) error {
 		return nil
 	}
 
+	if s.isClosed() {
+		return ErrSessionClosed
+	}
+	// A connection that is not authenticated is dead or still being retried
+	// by whatsmeow: close it, stop its reconnect loop, and start afresh.
+	s.cli.Disconnect()
+
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrSessionClosed
 	}
-	// A connection that is not authenticated is dead or still being retried by
-	// whatsmeow; cancel it (and its reconnect loop) and start afresh.
 	if s.cancelConn != nil {
 		s.cancelConn()
 	}
@@ -139,6 +143,9 @@ func (s *Session) Connect(ctx context.Context) error {
 
 	var err error
 	if cerr := s.cli.ConnectContext(connCtx); cerr != nil && !errors.Is(cerr, whatsmeow.ErrAlreadyConnected) {
+		if ctx.Err() != nil { // the dial was cut short by ctx
+			cerr = ctx.Err()
+		}
 		err = fmt.Errorf("whatsapp: connect: %w", cerr)
 	} else {
 		select {
@@ -203,9 +210,9 @@ func (s *Session) handleEvent(raw any) {
 	s.onEvent(ev)
 }
 
-// Send sends msg to to with the message ID id and returns WhatsApp's
-// timestamp for it. Sending again with the same id after a failure is how a
-// retry avoids duplicates on the recipient's phone.
+// Send sends msg to to under the WhatsApp message ID id, chosen by the caller
+// so that every attempt at one message uses the same ID, and returns the
+// timestamp WhatsApp gave the message.
 //
 // Errors: ErrNotConnected when there is no authenticated connection,
 // ErrLoggedOut when the device lost its credentials, *ServerError when
@@ -234,14 +241,9 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
-	for _, w := range s.waiters {
-		select {
-		case w <- ErrSessionClosed:
-		default:
-		}
-	}
 	s.mu.Unlock()
 
+	s.settle(ErrSessionClosed)
 	s.cli.Disconnect()
 	s.stop()
 }

@@ -200,3 +200,63 @@ func TestLoginFlowUsesClientHook(t *testing.T) {
 		t.Errorf("Devices after failed logins = %v, %v; want none", devices, err)
 	}
 }
+
+// TestSessionConnectHonoursContext checks that ctx bounds a dial to a server
+// that accepts the connection and never answers.
+func TestSessionConnectHonoursContext(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t, t.TempDir(), "")
+	jid := types.NewADJID("15550003333", 0, 6)
+	putTestDevice(t, s, jid)
+
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer hung.Close()
+	rs := &refusingServer{srv: hung}
+
+	sess, err := s.Session(context.Background(), jid, Options{ClientHook: rs.hook})
+	if err != nil {
+		t.Fatalf("Session: %v", err)
+	}
+	defer sess.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := sess.Connect(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Connect to a silent server = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestSessionWithoutCredentials covers a device whatsmeow has deleted, as it
+// does when WhatsApp reports a logout.
+func TestSessionWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t, t.TempDir(), "")
+	jid := types.NewADJID("15550004444", 0, 8)
+	putTestDevice(t, s, jid)
+	ctx := context.Background()
+
+	sess, err := s.Session(ctx, jid, Options{})
+	if err != nil {
+		t.Fatalf("Session: %v", err)
+	}
+	defer sess.Close()
+	if err := sess.cli.Store.Delete(ctx); err != nil {
+		t.Fatalf("delete device: %v", err)
+	}
+
+	if err := sess.Connect(ctx); !errors.Is(err, ErrLoggedOut) {
+		t.Errorf("Connect = %v, want ErrLoggedOut", err)
+	}
+	to := types.NewJID("15550005678", types.DefaultUserServer)
+	if _, err := sess.Send(ctx, "3EB0TEST", to, &waE2E.Message{}); !errors.Is(err, ErrLoggedOut) {
+		t.Errorf("Send = %v, want ErrLoggedOut", err)
+	}
+	if err := sess.Logout(ctx); err != nil {
+		t.Errorf("Logout of a logged-out device = %v, want nil", err)
+	}
+	if devices, err := s.Devices(ctx); err != nil || len(devices) != 0 {
+		t.Errorf("Devices = %v, %v; want none", devices, err)
+	}
+}
