@@ -22,10 +22,12 @@ type Accepter struct {
 	rdb       redis.UniversalClient
 	enq       *asynq.Client
 	status    *status.Store
+	insp      *asynq.Inspector
 	wake      *waker
 	prefix    string
 	idemTTL   time.Duration
 	retention time.Duration
+	batchTTL  time.Duration
 	now       func() time.Time
 	log       *slog.Logger
 }
@@ -35,6 +37,7 @@ type AccepterConfig struct {
 	Prefix            string
 	IdempotencyWindow time.Duration
 	TaskRetention     time.Duration // how long asynq keeps a finished task (dedupes TaskID)
+	StatusRetention   time.Duration // how long batch records are kept; set it to the status store's retention (default 7 days)
 }
 
 // NewAccepter returns an Accepter; call Close when done.
@@ -42,14 +45,19 @@ func NewAccepter(rdb redis.UniversalClient, st *status.Store, cfg AccepterConfig
 	if cfg.TaskRetention == 0 {
 		cfg.TaskRetention = time.Hour
 	}
+	if cfg.StatusRetention == 0 {
+		cfg.StatusRetention = 7 * 24 * time.Hour
+	}
 	return &Accepter{
 		rdb:       rdb,
 		enq:       asynq.NewClientFromRedisClient(rdb),
+		insp:      asynq.NewInspectorFromRedisClient(rdb),
 		status:    st,
 		wake:      newWaker(rdb, job.WakeChannel(cfg.Prefix), log),
 		prefix:    cfg.Prefix,
 		idemTTL:   cfg.IdempotencyWindow,
 		retention: cfg.TaskRetention,
+		batchTTL:  cfg.StatusRetention,
 		now:       time.Now,
 		log:       log,
 	}

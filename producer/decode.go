@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/wacard/wacard/internal/job"
-	"github.com/wacard/wacard/internal/phone"
 )
 
 // Limits of the request fields; docs/api.md lists them.
@@ -114,6 +113,7 @@ func jsonErrorText(err error) string {
 type checker struct {
 	f    fields
 	errs []FieldError
+	memo *phoneMemo // optional: a batch's cache of phone parses; nil parses every time
 }
 
 func (c *checker) fail(field, rule string) {
@@ -199,7 +199,7 @@ func (c *checker) recipient(field string) string {
 	if !ok {
 		return ""
 	}
-	jid, err := phone.ParseRecipient(s)
+	jid, err := c.memo.recipient(s)
 	if err != nil {
 		c.fail(field, err.Error())
 		return ""
@@ -212,7 +212,7 @@ func (c *checker) contactPhone(field string, required bool) string {
 	if !ok {
 		return ""
 	}
-	n, err := phone.ParseContactPhone(s)
+	n, err := c.memo.contactPhone(s)
 	if err != nil {
 		c.fail(field, err.Error())
 		return ""
@@ -250,8 +250,11 @@ func (c *checker) org(field string) string {
 // payload without ids. The original single-contact shape is
 // {phone, contact_name, contact_phone, is_forwarded, duration}; a "contacts"
 // array sends several cards in one message.
-func parseContact(f fields) (job.Payload, []FieldError) {
-	c := checker{f: f}
+func parseContact(f fields) (job.Payload, []FieldError) { return parseContactMemo(f, nil) }
+
+// parseContactMemo is parseContact with a cache of phone parses, for batches.
+func parseContactMemo(f fields, memo *phoneMemo) (job.Payload, []FieldError) {
+	c := checker{f: f, memo: memo}
 	p := job.Payload{Kind: job.KindContact}
 	p.To = c.recipient("phone")
 	if c.present("contacts") {
@@ -282,7 +285,7 @@ func (c *checker) contactList(field string) []job.Contact {
 	}
 	out := make([]job.Contact, len(items))
 	for i, it := range items {
-		sub := checker{f: it}
+		sub := checker{f: it, memo: c.memo}
 		out[i] = job.Contact{
 			Name:         sub.name("contact_name", true),
 			Phone:        sub.contactPhone("contact_phone", true),

@@ -45,7 +45,7 @@ func newHarness(t *testing.T, devices ...device.Device) *harness {
 	st := status.NewStore(rdb, prefix, time.Hour)
 	acc := NewAccepter(rdb, st, AccepterConfig{Prefix: prefix, IdempotencyWindow: time.Minute}, log)
 	t.Cleanup(acc.Close)
-	s := NewServer(Deps{Log: log, Redis: rdb, Accepter: acc, Status: st, Devices: w, Registry: reg, Metrics: metrics.New("test"), MaxBody: 4096})
+	s := NewServer(Deps{Log: log, Redis: rdb, Accepter: acc, Status: st, Devices: w, Registry: reg, Metrics: metrics.New("test"), MaxBody: 4096, Prefix: prefix})
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	return &harness{t: t, srv: hs, reg: reg, status: st, prefix: prefix}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -54,22 +55,6 @@ func (s *Server) handleListDevices(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-func (s *Server) handleGetDevice(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.Registry.Get(r.Context(), chi.URLParam(r, "id"))
-	if errors.Is(err, device.ErrNotFound) {
-		return errDeviceNotFound(chi.URLParam(r, "id"))
-	}
-	if err != nil {
-		return err
-	}
-	st, err := s.Registry.GetState(r.Context(), d.ID)
-	if err != nil {
-		return err
-	}
-	writeSuccess(w, deviceView{Device: d, State: st})
-	return nil
-}
-
 // handleAddDevice registers a device: {"id": "...", "kind": "whatsapp"|"sandbox"}.
 func (s *Server) handleAddDevice(w http.ResponseWriter, r *http.Request) error {
 	f, err := readJSONObject(w, r, s.MaxBody)
@@ -77,9 +62,9 @@ func (s *Server) handleAddDevice(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c := checker{f: f}
-	id, _ := c.str("id", true)
+	id, ok := c.str("id", true)
 	kind, _ := c.str("kind", false)
-	if id != "" {
+	if ok {
 		if err := config.ValidDeviceID(id); err != nil {
 			c.fail("id", err.Error())
 		}
@@ -93,7 +78,7 @@ func (s *Server) handleAddDevice(w http.ResponseWriter, r *http.Request) error {
 	if len(c.errs) > 0 {
 		return validationError(c.errs)
 	}
-	d := device.Device{ID: id, Kind: device.Kind(kind)}
+	d := device.Device{ID: id, Kind: device.Kind(kind), CreatedAt: time.Now().UTC()}
 	if err := s.Registry.Add(r.Context(), d); errors.Is(err, device.ErrExists) {
 		return &apiError{Status: http.StatusConflict, Code: "DEVICE_EXISTS", Message: "id: a device " + quote(id) + " is already registered"}
 	} else if err != nil {

@@ -26,6 +26,8 @@ func (s *Server) routes() http.Handler {
 	r.Get("/devices", s.handler(s.handleListDevices))
 	r.Post("/devices", s.handler(s.handleAddDevice))
 	r.Get("/devices/{id}", s.handler(s.handleGetDevice))
+	r.Post("/devices/{id}/pause", s.handler(s.handlePauseDevice))
+	r.Post("/devices/{id}/resume", s.handler(s.handleResumeDevice))
 
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wacard/wacard/internal/device"
@@ -33,12 +34,18 @@ type Deps struct {
 	Metrics   *metrics.Metrics
 	PublicURL string // prefix of status URLs; "" = relative
 	MaxBody   int64
+	Prefix    string // Redis key prefix (names the device queues)
+	// PacePerMinute and DailyCap are the workers' defaults, shown per device.
+	PacePerMinute, DailyCap int
+	MaxBatchItems           int   // items per batch request; default 10000
+	MaxBatchBody            int64 // bytes per batch request; default 32 MiB
 }
 
 // Server is the HTTP API.
 type Server struct {
 	Deps
-	mux http.Handler
+	mux       http.Handler
+	inspector *asynq.Inspector
 }
 
 // NewServer returns the API handler.
@@ -46,7 +53,13 @@ func NewServer(d Deps) *Server {
 	if d.MaxBody == 0 {
 		d.MaxBody = 1 << 20
 	}
-	s := &Server{Deps: d}
+	if d.MaxBatchItems == 0 {
+		d.MaxBatchItems = 10000
+	}
+	if d.MaxBatchBody == 0 {
+		d.MaxBatchBody = 32 << 20
+	}
+	s := &Server{Deps: d, inspector: asynq.NewInspectorFromRedisClient(d.Redis)}
 	s.mux = s.routes()
 	return s
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"go.mau.fi/whatsmeow"
+
 	"github.com/wacard/wacard/worker/whatsapp"
 )
 
@@ -43,6 +45,10 @@ const (
 	ReasonExpired          Reason = "expired"
 	ReasonInternal         Reason = "internal"
 	ReasonSandbox          Reason = "sandbox"
+	ReasonNotOwner         Reason = "not_owner" // this worker's lease is not surely valid
+	ReasonOrdering         Reason = "ordering"  // an earlier message to the recipient goes first
+	ReasonPaced            Reason = "paced"
+	ReasonDailyCap         Reason = "daily_cap"
 )
 
 // Verdict is the outcome of classifying one error.
@@ -59,6 +65,9 @@ var (
 	ErrInvalidRecipient = errors.New("invalid recipient")
 	ErrDeviceOffline    = errors.New("device is not connected")
 	ErrBadPayload       = errors.New("task payload is invalid")
+	ErrNotOwner         = errors.New("this worker's device lease is not surely valid")
+	ErrBehind           = errors.New("an earlier message to the same recipient is not finished")
+	ErrDailyCap         = errors.New("the device's daily send cap is used up")
 )
 
 // PermanentError marks an error as permanent with a reason (used by senders
@@ -100,7 +109,9 @@ func Classify(err error) Verdict {
 		return Verdict{Class: Permanent, Reason: ReasonInvalidRecipient}
 	case errors.Is(err, whatsapp.ErrLoggedOut):
 		return Verdict{Class: Wait, Reason: ReasonLoggedOut, Delay: 30 * time.Second}
-	case errors.Is(err, whatsapp.ErrStreamReplaced), errors.Is(err, whatsapp.ErrNotConnected),
+	case errors.Is(err, whatsapp.ErrTemporaryBan):
+		return Verdict{Class: Wait, Reason: ReasonRateLimited, Delay: time.Hour}
+	case errors.Is(err, whatsapp.ErrStreamReplaced), errors.Is(err, whatsapp.ErrNotConnected), errors.Is(err, whatsmeow.ErrNotConnected), errors.Is(err, whatsapp.ErrConnectRejected),
 		errors.Is(err, whatsapp.ErrSessionClosed), errors.Is(err, ErrDeviceOffline):
 		return Verdict{Class: Wait, Reason: ReasonNotConnected, Delay: 5 * time.Second}
 	case errors.As(err, &se):

@@ -3,10 +3,13 @@ package worker
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -33,7 +36,34 @@ type sendResult struct {
 // Recipients ending in failSuffix fail permanently; ending in flakySuffix
 // fail their first attempt and then succeed. Demos and users' CI use it.
 type sandboxConn struct {
-	failSuffix, flakySuffix string
+	failSuffix, flakySuffix, timelockSuffix string
+	log                                     sendLog
+
+	mu   sync.Mutex
+	seen map[string]bool // messages that met the simulated timelock
+}
+
+// sendLog records every sandbox send in Redis as "worker|unix-nanos|message-id",
+// so tests (and curious operators) can check that no device ever sent from
+// two workers at once. Capped at the newest 100,000 entries, kept a day.
+type sendLog struct {
+	rdb    redis.UniversalClient
+	key    string
+	worker string
+}
+
+func (l sendLog) add(ctx context.Context, id string) error {
+	if l.rdb == nil {
+		return nil
+	}
+	entry := l.worker + "|" + strconv.FormatInt(time.Now().UnixNano(), 10) + "|" + id
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, l.key, entry)
+		p.LTrim(ctx, l.key, -100000, -1)
+		p.Expire(ctx, l.key, 24*time.Hour)
+		return nil
+	})
+	return err
 }
 
 func (s *sandboxConn) Ready() bool { return true }
@@ -46,14 +76,38 @@ func (s *sandboxConn) Send(ctx context.Context, id string, to types.JID, msg *wa
 	if s.failSuffix != "" && strings.HasSuffix(to.User, s.failSuffix) {
 		return sendResult{}, &PermanentError{Reason: ReasonSandbox, Err: fmt.Errorf("sandbox: recipients ending in %s always fail", s.failSuffix)}
 	}
-	if n, _ := asynq.GetRetryCount(ctx); s.flakySuffix != "" && strings.HasSuffix(to.User, s.flakySuffix) && n == 0 {
+	n, _ := asynq.GetRetryCount(ctx)
+	if s.flakySuffix != "" && strings.HasSuffix(to.User, s.flakySuffix) && n == 0 {
 		return sendResult{}, &TransientError{Reason: ReasonSandbox, Err: fmt.Errorf("sandbox: recipients ending in %s fail their first attempt", s.flakySuffix)}
+	}
+	// WhatsApp's reach-out timelock (error 463) once per message: the device
+	// pauses, and the message is sent after the pause ends or on resume.
+	if s.timelockSuffix != "" && strings.HasSuffix(to.User, s.timelockSuffix) && !s.timelocked(id) {
+		return sendResult{}, &whatsapp.ServerError{Code: 463}
 	}
 	b, err := protojson.Marshal(msg)
 	if err != nil {
 		return sendResult{}, fmt.Errorf("sandbox: encode message: %w", err)
 	}
+	if err := s.log.add(ctx, id); err != nil {
+		return sendResult{}, &TransientError{Reason: ReasonSandbox, Err: fmt.Errorf("sandbox: record send: %w", err)}
+	}
 	return sendResult{At: time.Now().UTC(), Sandbox: string(b)}, nil
+}
+
+// timelocked reports whether id already met its one simulated timelock, and
+// marks it.
+func (s *sandboxConn) timelocked(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	if s.seen[id] {
+		return true
+	}
+	s.seen[id] = true
+	return false
 }
 
 // waSession is what the worker uses of a whatsapp.Session.

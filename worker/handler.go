@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/wacard/wacard/internal/job"
@@ -34,6 +35,19 @@ func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
 	if !c.Ready() {
 		return p.wait(ctx, pl, Verdict{Class: Wait, Reason: ReasonNotConnected, Delay: 5 * time.Second}, ErrDeviceOffline)
 	}
+	// Fencing: never send unless this worker's lease is surely still valid.
+	if !p.w.leaseValid(p.w.now()) {
+		return &waitError{Reason: ReasonNotOwner, Delay: time.Second, Err: ErrNotOwner}
+	}
+	// Ordering: an earlier message to the same recipient goes first.
+	if ahead, err := p.w.status.Ahead(ctx, pl.DeviceID, pl.To, pl.MessageID); err != nil {
+		return &waitError{Reason: ReasonOrdering, Delay: time.Second, Err: err}
+	} else if ahead != "" {
+		return &waitError{Reason: ReasonOrdering, Delay: 300 * time.Millisecond, Err: fmt.Errorf("%w: %s", ErrBehind, ahead)}
+	}
+	if err := p.awaitPace(ctx); err != nil {
+		return err
+	}
 	res, cur, err := p.w.status.Move(ctx, pl.MessageID, status.Change{To: status.Sending, Attempts: attempt})
 	switch {
 	case errors.Is(err, status.ErrNotFound):
@@ -56,7 +70,11 @@ func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
 		return p.permanent(ctx, pl, attempt, ReasonInternal, fmt.Errorf("%w: %v", ErrBadPayload, err))
 	}
 
-	sendCtx, cancel := context.WithTimeout(ctx, p.w.cfg.SendTimeout)
+	deadline := p.w.now().Add(p.w.cfg.SendTimeout)
+	if ld := p.w.leaseDeadline(); ld.Before(deadline) {
+		deadline = ld
+	}
+	sendCtx, cancel := context.WithDeadline(ctx, deadline)
 	start := p.w.now()
 	r, err := c.Send(sendCtx, pl.MessageID, to, msg)
 	cancel()
@@ -79,7 +97,7 @@ func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
 		return p.permanent(ctx, pl, attempt, v.Reason, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 	}
 	p.w.metrics.Retried.WithLabelValues(p.dev.ID).Inc()
-	p.move(ctx, pl.MessageID, status.Change{To: status.Retrying, LastError: err.Error(), ErrorClass: string(v.Reason), Note: "attempt " + fmt.Sprint(attempt) + " failed"})
+	p.move(ctx, pl.MessageID, status.Change{To: status.Retrying, LastError: err.Error(), ErrorClass: string(v.Reason), Note: fmt.Sprintf("attempt %d failed: %v", attempt, err)})
 	log.Warn("send failed; will retry", "attempt", attempt, "reason", v.Reason, "err", err)
 	return err
 }
@@ -87,12 +105,47 @@ func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
 // react applies what a Wait verdict says about the device itself.
 func (p *pool) react(v Verdict) {
 	switch v.Reason {
-	case ReasonTimelock, ReasonRateLimited:
+	case ReasonTimelock:
+		p.pause(string(v.Reason), p.w.now().Add(p.w.cfg.TimelockPause))
+	case ReasonRateLimited:
 		p.pause(string(v.Reason), p.w.now().Add(v.Delay))
 	}
 }
 
+// awaitPace waits for the device's next send slot. Waiting never uses an
+// attempt: on shutdown it re-queues the message, and when today's cap is used
+// up it pauses the device until the next UTC day.
+func (p *pool) awaitPace(ctx context.Context) error {
+	wait, capped := p.pace.reserve(p.w.now())
+	if capped {
+		p.pause(string(ReasonDailyCap), p.w.now().Add(wait))
+		return &waitError{Reason: ReasonDailyCap, Delay: wait, Err: ErrDailyCap}
+	}
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		if !p.w.leaseValid(p.w.now()) {
+			p.pace.release()
+			return &waitError{Reason: ReasonNotOwner, Delay: time.Second, Err: ErrNotOwner}
+		}
+		return nil
+	case <-ctx.Done():
+		p.pace.release()
+		return &waitError{Reason: ReasonPaced, Delay: time.Second, Err: ctx.Err()}
+	}
+}
+
 func (p *pool) sent(ctx context.Context, pl job.Payload, r sendResult) {
+	key := p.w.dailyKey(p.dev.ID, p.w.now())
+	p.w.rdb.Pipelined(context.WithoutCancel(ctx), func(pp redis.Pipeliner) error { //nolint:errcheck // the count only feeds the daily cap
+		pp.Incr(ctx, key)
+		pp.Expire(ctx, key, 48*time.Hour)
+		return nil
+	})
 	p.move(ctx, pl.MessageID, status.Change{To: status.Sent, Sandbox: r.Sandbox})
 	p.w.metrics.Sent.WithLabelValues(p.dev.ID).Inc()
 	p.w.metrics.QueueLatency.WithLabelValues(p.dev.ID).Observe(p.w.now().Sub(pl.AcceptedAt).Seconds())

@@ -29,12 +29,15 @@ type pool struct {
 	kick  chan struct{}
 	done  chan struct{}
 
+	pace *pacer
+
 	mu        sync.Mutex
 	c         conn
 	paused    bool
 	pauseWhy  string
 	pauseTill time.Time
 	connState device.Conn
+	connWhy   string
 
 	// Touched only by run's goroutine.
 	srv        *asynq.Server
@@ -52,8 +55,46 @@ func newPool(w *Worker, d device.Device) *pool {
 		done:      make(chan struct{}),
 		c:         offlineConn{err: ErrDeviceOffline},
 		connState: device.ConnConnecting,
+		pace:      newPacer(pick(d.PacePerMinute, w.cfg.PacePerMinute), pick(d.DailyCap, w.cfg.DailyCap), w.cfg.PaceJitter),
 	}
 }
+
+// pick returns the device's override, or the worker default.
+func pick(override *int, def int) int {
+	if override != nil {
+		return *override
+	}
+	return def
+}
+
+// update applies a changed registration (pacing overrides) and the device's
+// recorded pause, if any.
+func (p *pool) update(d device.Device, pz device.Pause, paused bool) {
+	p.pace.set(pick(d.PacePerMinute, p.w.cfg.PacePerMinute), pick(d.DailyCap, p.w.cfg.DailyCap))
+	p.mu.Lock()
+	changed := paused != p.paused || pz.Reason != p.pauseWhy || !timeEq(pz.Until, p.pauseTill)
+	if paused {
+		p.paused, p.pauseWhy, p.pauseTill = true, pz.Reason, deref(pz.Until)
+	} else {
+		p.paused, p.pauseWhy, p.pauseTill = false, "", time.Time{}
+	}
+	if changed {
+		p.publishStateLocked()
+	}
+	p.mu.Unlock()
+	if changed {
+		p.wake()
+	}
+}
+
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func timeEq(a *time.Time, b time.Time) bool { return deref(a).Equal(b) }
 
 // wake asks the pool to look at its queue now.
 func (p *pool) wake() {
@@ -75,6 +116,12 @@ func (p *pool) run(ctx context.Context) {
 	defer close(p.done)
 	p.w.metrics.DeviceOwned.WithLabelValues(p.dev.ID).Set(1)
 	defer p.w.metrics.DeviceOwned.DeleteLabelValues(p.dev.ID)
+	p.restore(ctx)
+	if n, err := recoverOrphans(ctx, p.w.rdb, p.queue); err != nil {
+		p.log.Warn("could not recover tasks a previous holder left active", "err", err)
+	} else if n > 0 {
+		p.log.Warn("re-queued tasks a previous holder left in flight", "count", n)
+	}
 	p.open(ctx)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -166,32 +213,35 @@ func (p *pool) canSend(now time.Time) (ready bool, pausedFor time.Duration) {
 		}
 		p.paused, p.pauseWhy, p.pauseTill = false, "", time.Time{}
 		p.publishStateLocked()
+		go p.w.registry.ClearPause(context.Background(), p.dev.ID) //nolint:errcheck // an expired pause is ignored anyway
 	}
 	return p.c.Ready(), 0
 }
 
 // pause stops the device's queue until `until` (zero = until resumed). Its
-// messages stay queued.
+// messages stay queued. The pause is recorded in Redis, so it holds on
+// whichever worker holds the device next.
 func (p *pool) pause(reason string, until time.Time) {
 	p.mu.Lock()
 	p.paused, p.pauseWhy, p.pauseTill = true, reason, until
 	p.publishStateLocked()
 	p.mu.Unlock()
+	pz := device.Pause{Reason: reason, By: p.w.cfg.ID}
+	if !until.IsZero() {
+		pz.Until = &until
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.w.registry.SetPause(ctx, p.dev.ID, pz); err != nil {
+		p.log.Warn("could not record the pause", "err", err)
+	}
 	p.log.Warn("device paused", "reason", reason, "until", until)
-	p.wake()
-}
-
-func (p *pool) resume() {
-	p.mu.Lock()
-	p.paused, p.pauseWhy, p.pauseTill = false, "", time.Time{}
-	p.publishStateLocked()
-	p.mu.Unlock()
 	p.wake()
 }
 
 func (p *pool) setConn(s device.Conn, detail string) {
 	p.mu.Lock()
-	p.connState = s
+	p.connState, p.connWhy = s, detail
 	p.publishStateLocked(detail)
 	p.mu.Unlock()
 	v := 0.0
@@ -228,7 +278,9 @@ func (p *pool) publishStateLocked(detail ...string) {
 func (p *pool) open(ctx context.Context) {
 	if p.dev.Kind == device.KindSandbox {
 		p.mu.Lock()
-		p.c = &sandboxConn{failSuffix: p.w.cfg.SandboxFailSuffix, flakySuffix: p.w.cfg.SandboxFlakySuffix}
+		p.c = &sandboxConn{failSuffix: p.w.cfg.SandboxFailSuffix, flakySuffix: p.w.cfg.SandboxFlakySuffix,
+			timelockSuffix: p.w.cfg.SandboxTimelockSuffix,
+			log:            sendLog{rdb: p.w.rdb, key: p.w.cfg.Prefix + "sandbox:log:" + p.dev.ID, worker: p.w.cfg.ID}}
 		p.mu.Unlock()
 		p.setConn(device.ConnConnected, "sandbox")
 		return
@@ -294,7 +346,8 @@ func (p *pool) onEvent(e whatsapp.Event) {
 	case whatsapp.LoggedOut:
 		p.setConn(device.ConnLoggedOut, e.Reason)
 	case whatsapp.StreamReplaced:
-		p.setConn(device.ConnDisconnected, "another process connected this device")
+		p.setConn(device.ConnDisconnected, "another process connected this device; giving it up")
+		p.w.giveUp(p.dev.ID)
 	case whatsapp.Timelock:
 		p.pause(string(ReasonTimelock), e.Until)
 	case whatsapp.Receipt:
@@ -302,9 +355,23 @@ func (p *pool) onEvent(e whatsapp.Event) {
 	}
 }
 
+// restore loads what a previous holder left: the pause and today's send count.
+func (p *pool) restore(ctx context.Context) {
+	if pz, ok, err := p.w.registry.GetPause(ctx, p.dev.ID); err == nil && ok && pz.Active(p.w.now()) {
+		p.update(p.dev, pz, true)
+	}
+	if n, err := p.w.rdb.Get(ctx, p.w.dailyKey(p.dev.ID, p.w.now())).Int(); err == nil {
+		p.pace.restore(p.w.now(), n)
+	}
+}
+
 func (p *pool) startServer() {
+	conc := p.w.cfg.Concurrency
+	if p.pace.paced() {
+		conc = 1 // paced sends go one at a time anyway
+	}
 	srv := asynq.NewServerFromRedisClient(p.w.rdb, asynq.Config{
-		Concurrency:              p.w.cfg.Concurrency,
+		Concurrency:              conc,
 		Queues:                   map[string]int{p.queue: 1},
 		TaskCheckInterval:        p.w.cfg.PollInterval,
 		DelayedTaskCheckInterval: 500 * time.Millisecond,

@@ -44,3 +44,26 @@ func peekQueue(ctx context.Context, rdb redis.UniversalClient, queue string) (qu
 	}
 	return q, nil
 }
+
+// recoverScript puts every task of a queue's active list back at the front of
+// its pending list, as asynq's own requeue does (LREM active, ZREM lease,
+// RPUSH pending, state=pending).
+var recoverScript = redis.NewScript(`
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  redis.call('LREM', KEYS[1], 0, id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('RPUSH', KEYS[3], id)
+  redis.call('HSET', ARGV[1] .. id, 'state', 'pending')
+end
+return #ids
+`)
+
+// recoverOrphans re-queues the tasks a previous holder of the device left
+// active (it crashed mid-send). It is only safe while this worker holds the
+// device's lease and its own server for the queue is not running: then no one
+// else can be working on them. asynq's recoverer would need 60-111 s for this.
+func recoverOrphans(ctx context.Context, rdb redis.UniversalClient, queue string) (int, error) {
+	keys := []string{asynqKey(queue, "active"), asynqKey(queue, "lease"), asynqKey(queue, "pending")}
+	return recoverScript.Run(ctx, rdb, keys, asynqKey(queue, "t:")).Int()
+}

@@ -7,7 +7,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -34,12 +33,22 @@ type Config struct {
 	OfflineGrace       time.Duration
 	SandboxFailSuffix  string
 	SandboxFlakySuffix string
+	// SandboxTimelockSuffix: recipients ending in it meet WhatsApp's
+	// reach-out timelock (error 463) once, pausing the device.
+	SandboxTimelockSuffix string
+	TimelockPause         time.Duration // how long a 463 pauses a device
 
 	PollInterval    time.Duration // asynq's poll while a pool is active
 	ActiveCheck     time.Duration // how often an active pool checks for idleness
 	IdleTail        time.Duration // idle time before an active pool stops its server
 	SweepInterval   time.Duration // how often an idle pool looks at its queue
 	ShutdownTimeout time.Duration // how long in-flight sends may finish on stop
+
+	LeaseTTL      time.Duration // how long a device lease lives without renewal
+	Capacity      int           // most devices this worker holds
+	PacePerMinute int           // default sends per minute per device; 0 = no pacing
+	DailyCap      int           // default sends per device per UTC day; 0 = none
+	PaceJitter    float64       // random spread of the pace interval, 0..1
 }
 
 func (c Config) withDefaults() Config {
@@ -56,8 +65,16 @@ func (c Config) withDefaults() Config {
 	def(&c.PollInterval, 50*time.Millisecond)
 	def(&c.ActiveCheck, time.Second)
 	def(&c.IdleTail, 3*time.Second)
-	def(&c.SweepInterval, 5*time.Second)
+	def(&c.SweepInterval, 10*time.Second)
 	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.LeaseTTL, 15*time.Second)
+	def(&c.TimelockPause, 15*time.Minute)
+	if c.Capacity == 0 {
+		c.Capacity = 1000
+	}
+	if c.PaceJitter == 0 {
+		c.PaceJitter = 0.3
+	}
 	return c
 }
 
@@ -98,12 +115,18 @@ type Worker struct {
 	inspector  *asynq.Inspector
 	watcher    *device.Watcher
 
-	mu    sync.Mutex
-	pools map[string]*poolRun
+	leases *leases
+
+	mu         sync.Mutex
+	pools      map[string]*poolRun
+	validUntil time.Time            // leases are surely ours until then
+	lastOwner  map[string]string    // device -> owner seen at the last look
+	cooldown   map[string]time.Time // devices not to take again before then
 }
 
 type poolRun struct {
 	p      *pool
+	token  string
 	cancel context.CancelFunc
 }
 
@@ -112,8 +135,9 @@ func New(cfg Config, d Deps) *Worker {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	cfg = cfg.withDefaults()
 	return &Worker{
-		cfg:        cfg.withDefaults(),
+		cfg:        cfg,
 		log:        d.Log.With("worker", cfg.ID),
 		rdb:        d.Redis,
 		status:     d.Status,
@@ -125,83 +149,9 @@ func New(cfg Config, d Deps) *Worker {
 		inspector:  asynq.NewInspectorFromRedisClient(d.Redis),
 		watcher:    device.NewWatcher(d.Registry, d.Log, 10*time.Second),
 		pools:      map[string]*poolRun{},
-	}
-}
-
-// Run holds devices and sends their messages until ctx ends, then stops every
-// pool (in-flight sends finish or are re-queued) before returning.
-func (w *Worker) Run(ctx context.Context) error {
-	if err := w.watcher.Load(ctx); err != nil {
-		return fmt.Errorf("worker: load devices: %w", err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); w.watcher.Run(ctx) }()
-	go func() { defer wg.Done(); w.listenWake(ctx) }()
-	defer func() {
-		w.stopAll()
-		wg.Wait()
-	}()
-	w.log.Info("worker started")
-	for {
-		w.reconcile(ctx, w.watcher.All())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-w.watcher.Changed():
-		}
-	}
-}
-
-// reconcile starts a pool for every device this worker should hold and stops
-// the others. A device whose registration changed (for example its JID after
-// a login) gets a fresh pool.
-func (w *Worker) reconcile(ctx context.Context, devices []device.Device) {
-	want := make(map[string]device.Device, len(devices))
-	for _, d := range devices {
-		want[d.ID] = d
-	}
-	w.mu.Lock()
-	var stop []*poolRun
-	for id, pr := range w.pools {
-		if d, ok := want[id]; !ok || d.JID != pr.p.dev.JID || d.Kind != pr.p.dev.Kind {
-			stop = append(stop, pr)
-			delete(w.pools, id)
-		}
-	}
-	w.mu.Unlock()
-	stopPools(stop)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for id, d := range want {
-		if _, ok := w.pools[id]; ok {
-			continue
-		}
-		pctx, cancel := context.WithCancel(ctx)
-		p := newPool(w, d)
-		w.pools[id] = &poolRun{p: p, cancel: cancel}
-		go p.run(pctx)
-	}
-}
-
-func (w *Worker) stopAll() {
-	w.mu.Lock()
-	var all []*poolRun
-	for id, pr := range w.pools {
-		all = append(all, pr)
-		delete(w.pools, id)
-	}
-	w.mu.Unlock()
-	stopPools(all)
-}
-
-// stopPools stops pools in parallel and waits for all of them.
-func stopPools(prs []*poolRun) {
-	for _, pr := range prs {
-		pr.cancel()
-	}
-	for _, pr := range prs {
-		<-pr.p.done
+		lastOwner:  map[string]string{},
+		cooldown:   map[string]time.Time{},
+		leases:     &leases{rdb: d.Redis, prefix: cfg.Prefix, worker: cfg.ID, ttl: cfg.LeaseTTL},
 	}
 }
 
@@ -234,22 +184,9 @@ func (w *Worker) listenWake(ctx context.Context) {
 	}
 }
 
-// Pause pauses a held device's queue; it reports false if this worker does not hold it.
-func (w *Worker) Pause(id, reason string, until time.Time) bool {
-	p := w.pool(id)
-	if p != nil {
-		p.pause(reason, until)
-	}
-	return p != nil
-}
-
-// Resume resumes a held device's queue.
-func (w *Worker) Resume(id string) bool {
-	p := w.pool(id)
-	if p != nil {
-		p.resume()
-	}
-	return p != nil
+// dailyKey counts a device's sends on now's UTC day (for the daily cap).
+func (w *Worker) dailyKey(deviceID string, now time.Time) string {
+	return w.cfg.Prefix + "sent:" + deviceID + ":" + now.UTC().Format("2006-01-02")
 }
 
 // receipt moves messages forward on a delivery or read receipt. Records never

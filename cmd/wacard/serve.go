@@ -86,7 +86,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 		defer acc.Close()
 		api := producer.NewServer(producer.Deps{
 			Log: log, Redis: rdb, Accepter: acc, Status: st, Devices: watcher, Registry: reg,
-			Metrics: m, PublicURL: cfg.PublicURL, MaxBody: cfg.MaxBodyBytes,
+			Metrics: m, PublicURL: cfg.PublicURL, MaxBody: cfg.MaxBodyBytes, Prefix: cfg.RedisPrefix,
+			PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap,
 		})
 		ln, err := listen(cfg.Addr)
 		if err != nil {
@@ -107,6 +108,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 			ID: cfg.WorkerID, Prefix: cfg.RedisPrefix, Concurrency: cfg.WorkerConcurrency, MaxRetry: cfg.MaxRetry,
 			SendTimeout: cfg.SendTimeout, OfflineGrace: cfg.OfflineGrace,
 			SandboxFailSuffix: cfg.SandboxFailSuffix, SandboxFlakySuffix: cfg.SandboxFlakySuffix,
+			LeaseTTL: cfg.LeaseTTL, Capacity: cfg.WorkerCapacity, PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap,
 		}, worker.Deps{Log: log, Redis: rdb, Status: st, Registry: reg, Metrics: m, WhatsApp: wa, ClientHook: hooks.clientHook})
 		goRun("worker", func() error { return w.Run(ctx) })
 		if roles&roleAPI == 0 && cfg.MetricsAddr != "" {

@@ -17,7 +17,7 @@ import (
 // Config is the whole configuration of every wacard process.
 type Config struct {
 	Addr        string // WACARD_ADDR: API listen address
-	MetricsAddr string // WACARD_METRICS_ADDR: worker metrics/health listen address ("" = none)
+	MetricsAddr string // WACARD_METRICS_ADDR: worker metrics/health listen address ("off" = none)
 	RedisURL    string // WACARD_REDIS_URL
 	RedisPrefix string // WACARD_REDIS_PREFIX: prefix of every key and queue wacard writes
 	DataDir     string // WACARD_DATA_DIR
@@ -37,6 +37,11 @@ type Config struct {
 	SendTimeout       time.Duration // WACARD_SEND_TIMEOUT: one WhatsApp send attempt
 	OfflineGrace      time.Duration // WACARD_OFFLINE_GRACE: how long a message may wait for its device before failing
 
+	LeaseTTL       time.Duration // WACARD_LEASE_TTL: device lease lifetime without renewal
+	WorkerCapacity int           // WACARD_WORKER_CAPACITY: most devices one worker holds
+	PacePerMinute  int           // WACARD_PACE_PER_MINUTE: default sends per minute per device; 0 = off
+	DailyCap       int           // WACARD_DAILY_CAP: default sends per device per UTC day; 0 = none
+
 	LogFormat string // WACARD_LOG_FORMAT: json | text
 	LogLevel  string // WACARD_LOG_LEVEL: debug | info | warn | error
 }
@@ -53,15 +58,15 @@ func Load(getenv Getenv) (Config, error) {
 	host, _ := os.Hostname()
 	c := Config{
 		Addr:               p.str("WACARD_ADDR", ":3000"),
-		MetricsAddr:        p.str("WACARD_METRICS_ADDR", ":9091"),
+		MetricsAddr:        p.off(p.str("WACARD_METRICS_ADDR", ":9091")),
 		RedisURL:           p.str("WACARD_REDIS_URL", "redis://127.0.0.1:6379/0"),
 		RedisPrefix:        p.str("WACARD_REDIS_PREFIX", "wacard:"),
 		DataDir:            p.str("WACARD_DATA_DIR", "./data"),
 		DatabaseURL:        p.str("WACARD_DATABASE_URL", ""),
 		PublicURL:          strings.TrimRight(p.str("WACARD_PUBLIC_URL", ""), "/"),
 		SandboxDevices:     p.list("WACARD_SANDBOX_DEVICES"),
-		SandboxFailSuffix:  p.str("WACARD_SANDBOX_FAIL_SUFFIX", "0000"),
-		SandboxFlakySuffix: p.str("WACARD_SANDBOX_FLAKY_SUFFIX", "9999"),
+		SandboxFailSuffix:  p.off(p.str("WACARD_SANDBOX_FAIL_SUFFIX", "0000")),
+		SandboxFlakySuffix: p.off(p.str("WACARD_SANDBOX_FLAKY_SUFFIX", "9999")),
 		WorkerID:           p.str("WACARD_WORKER_ID", fmt.Sprintf("%s-%d", host, os.Getpid())),
 		WorkerConcurrency:  p.int("WACARD_WORKER_CONCURRENCY", 4),
 		MaxRetry:           p.int("WACARD_MAX_RETRY", 8),
@@ -70,6 +75,10 @@ func Load(getenv Getenv) (Config, error) {
 		MaxBodyBytes:       int64(p.int("WACARD_MAX_BODY_BYTES", 1<<20)),
 		SendTimeout:        p.dur("WACARD_SEND_TIMEOUT", 30*time.Second),
 		OfflineGrace:       p.dur("WACARD_OFFLINE_GRACE", 24*time.Hour),
+		LeaseTTL:           p.dur("WACARD_LEASE_TTL", 15*time.Second),
+		WorkerCapacity:     p.int("WACARD_WORKER_CAPACITY", 1000),
+		PacePerMinute:      p.int("WACARD_PACE_PER_MINUTE", 0),
+		DailyCap:           p.int("WACARD_DAILY_CAP", 0),
 		LogFormat:          p.str("WACARD_LOG_FORMAT", "text"),
 		LogLevel:           p.str("WACARD_LOG_LEVEL", "info"),
 	}
@@ -141,6 +150,21 @@ func (c Config) Validate() error {
 	if c.OfflineGrace < time.Second {
 		bad("WACARD_OFFLINE_GRACE", "must be at least 1s")
 	}
+	if c.LeaseTTL < 3*time.Second || c.LeaseTTL > time.Minute {
+		bad("WACARD_LEASE_TTL", "must be between 3s and 1m")
+	}
+	if c.WorkerCapacity < 1 {
+		bad("WACARD_WORKER_CAPACITY", "must be at least 1")
+	}
+	if c.PacePerMinute < 0 || c.PacePerMinute > 6000 {
+		bad("WACARD_PACE_PER_MINUTE", "must be between 0 (off) and 6000")
+	}
+	if c.DailyCap < 0 {
+		bad("WACARD_DAILY_CAP", "must be 0 (none) or more")
+	}
+	if c.SendTimeout > 10*time.Minute {
+		bad("WACARD_SEND_TIMEOUT", "must be at most 10m")
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("WACARD_LOG_FORMAT", "must be json or text")
 	}
@@ -175,6 +199,15 @@ func (p *parser) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// off turns the value "off" into "" (the variable's feature is disabled); an
+// empty variable means "use the default", so "off" is how to switch one off.
+func (p *parser) off(v string) string {
+	if strings.EqualFold(v, "off") {
+		return ""
+	}
+	return v
 }
 
 func (p *parser) list(name string) []string {

@@ -40,6 +40,8 @@ func TestDefaults(t *testing.T) {
 		MaxBodyBytes:       1 << 20,
 		SendTimeout:        30 * time.Second,
 		OfflineGrace:       24 * time.Hour,
+		LeaseTTL:           15 * time.Second,
+		WorkerCapacity:     1000,
 		LogFormat:          "text",
 		LogLevel:           "info",
 	}
@@ -114,6 +116,8 @@ func TestEveryVariable(t *testing.T) {
 		MaxBodyBytes:       2048,
 		SendTimeout:        45 * time.Second,
 		OfflineGrace:       150 * time.Minute,
+		LeaseTTL:           15 * time.Second,
+		WorkerCapacity:     1000,
 		LogFormat:          "json",
 		LogLevel:           "debug",
 	}

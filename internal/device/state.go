@@ -3,8 +3,11 @@ package device
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Conn is a device's connection state as its worker reports it.
@@ -64,8 +67,11 @@ func (r *Registry) States(ctx context.Context) (map[string]State, error) {
 // GetState returns one device's runtime state (Conn "unknown" when none).
 func (r *Registry) GetState(ctx context.Context, id string) (State, error) {
 	b, err := r.rdb.HGet(ctx, r.stateKey(), id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return State{Conn: ConnUnknown}, nil
+	}
 	if err != nil {
-		return State{Conn: ConnUnknown}, nil //nolint:nilerr // absent state is not an error
+		return State{Conn: ConnUnknown}, fmt.Errorf("device: state %s: %w", id, err)
 	}
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {

@@ -9,12 +9,10 @@ import (
 	"testing"
 
 	"go.mau.fi/whatsmeow"
-	"go.mau.fi/whatsmeow/proto/waAdv"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/util/keys"
-	"google.golang.org/protobuf/proto"
 
 	// The pure-Go SQLite driver registers itself as "sqlite".
 	_ "modernc.org/sqlite"
@@ -75,7 +73,7 @@ func (s *Server) NewDevice(ctx context.Context, container *sqlstore.Container, p
 	devSig := sign(dev.IdentityKey, concat(whatsmeow.AdvDeviceSignaturePrefix,
 		account.Details, dev.IdentityKey.Pub[:], account.AccountSignatureKey))
 	account.DeviceSignature = devSig[:]
-	dev.Account = proto.Clone(account).(*waAdv.ADVSignedDeviceIdentity)
+	dev.Account = account
 	dev.ID = &jid
 	dev.Platform = "android"
 	dev.PushName = "fakewa " + phone

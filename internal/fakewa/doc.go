@@ -18,10 +18,15 @@
 // A typical test:
 //
 //	srv := fakewa.New(t)
-//	cli := srv.NewClient(t, "15550001111")
+//	cli := srv.NewClient(t, "15550001111") // a device already linked to the account
 //	bob := srv.AddRecipient("15550002222")
 //	if err := cli.Connect(); err != nil { ... }
-//	srv.WaitConnected(ctx, cli)
-//	_, err := cli.SendMessage(ctx, bob.JID(), msg, whatsmeow.SendRequestExtra{ID: "ID1"})
-//	got, err := srv.WaitReceived(ctx, 1)
+//	cli.WaitForConnection(10 * time.Second)
+//	_, err := cli.SendMessage(ctx, bob.JID(), msg, whatsmeow.SendRequestExtra{ID: "3EB0..."})
+//	got, err := srv.WaitReceived(ctx, 1) // got[0].Message is the decrypted *waE2E.Message
+//
+// Faults are switched on with Server methods (FailMessages, DropBeforeAck,
+// SetAckDelay, SetLoginFailure, DropConnections, ReplaceStream,
+// RemoveDevice) and Recipient.SetOnWhatsApp; receipts come from
+// Recipient.SendReceipt; QR pairing is completed with Server.ScanQR.
 package fakewa

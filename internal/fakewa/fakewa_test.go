@@ -63,6 +63,9 @@ func TestSendContactMessage(t *testing.T) {
 	cli := srv.NewClient(t, senderPhone)
 	bob := srv.AddRecipient(bobPhone)
 	connect(t, cli)
+	if err := srv.WaitConnections(ctx, cli.Store.GetJID(), 1); err != nil {
+		t.Fatal(err)
+	}
 
 	msg := contactCard("Alice Example")
 	const id = types.MessageID("3EB0FAKEWA000001")
@@ -86,6 +89,17 @@ func TestSendContactMessage(t *testing.T) {
 	}
 	if !proto.Equal(r.Message, msg) {
 		t.Errorf("decrypted message = %v, want %v", r.Message, msg)
+	}
+	// After login whatsmeow counted and uploaded prekeys and went active;
+	// sending fetched device lists and prekey bundles.
+	if n := srv.IQCount("passive"); n != 1 {
+		t.Errorf("passive iqs = %d, want 1", n)
+	}
+	if n := srv.IQCount("encrypt"); n < 4 {
+		t.Errorf("encrypt iqs = %d, want count, upload, count and key fetch", n)
+	}
+	if n := srv.IQCount("usync"); n < 1 {
+		t.Errorf("usync iqs = %d, want at least 1", n)
 	}
 
 	// Until bob answers, Signal keeps sending prekey messages on the same
@@ -152,15 +166,7 @@ func TestDropBeforeAckResendDeliversOnce(t *testing.T) {
 	bob := srv.AddRecipient(bobPhone)
 	connect(t, cli)
 
-	disconnected := make(chan struct{}, 1)
-	cli.AddEventHandler(func(evt any) {
-		if _, ok := evt.(*events.Disconnected); ok {
-			select {
-			case disconnected <- struct{}{}:
-			default:
-			}
-		}
-	})
+	disconnected := eventChan[*events.Disconnected](cli)
 
 	// whatsmeow notices the drop, reconnects and resends the same frame.
 	srv.DropBeforeAck(1)
@@ -168,11 +174,7 @@ func TestDropBeforeAckResendDeliversOnce(t *testing.T) {
 	if _, err := cli.SendMessage(ctx, bob.JID(), contactCard("drop"), whatsmeow.SendRequestExtra{ID: id}); err != nil {
 		t.Fatalf("SendMessage across a dropped connection: %v", err)
 	}
-	select {
-	case <-disconnected:
-	case <-ctx.Done():
-		t.Fatal("no Disconnected event")
-	}
+	waitEvent(ctx, t, disconnected)
 	if n := srv.Attempts(id); n != 2 {
 		t.Errorf("attempts = %d, want 2 (original and resend)", n)
 	}
@@ -236,6 +238,7 @@ func TestDropBeforeAckManualReconnect(t *testing.T) {
 	bob := srv.AddRecipient(bobPhone)
 	connect(t, cli)
 
+	disconnected := eventChan[*events.Disconnected](cli)
 	srv.DropBeforeAck(1)
 	const id = types.MessageID("3EB0DROP2")
 	sendErr := make(chan error, 1)
@@ -248,13 +251,7 @@ func TestDropBeforeAckManualReconnect(t *testing.T) {
 	if _, err := srv.WaitReceived(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	for cli.IsConnected() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("client did not notice the dropped connection")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	waitEvent(ctx, t, disconnected)
 	connect(t, cli)
 	select {
 	case err := <-sendErr:
@@ -335,8 +332,7 @@ func TestNotOnWhatsApp(t *testing.T) {
 	noErrors(t, srv)
 }
 
-// waitEvent returns the first event of type T the client emits, or fails
-// the test when ctx ends.
+// eventChan delivers the client's events of type T.
 func eventChan[T any](cli *whatsmeow.Client) <-chan T {
 	ch := make(chan T, 8)
 	cli.AddEventHandler(func(evt any) {
@@ -350,6 +346,7 @@ func eventChan[T any](cli *whatsmeow.Client) <-chan T {
 	return ch
 }
 
+// waitEvent returns the next event from ch, or fails the test when ctx ends.
 func waitEvent[T any](ctx context.Context, t *testing.T, ch <-chan T) T {
 	t.Helper()
 	select {
@@ -372,13 +369,11 @@ func TestStreamReplaced(t *testing.T) {
 
 	srv.ReplaceStream(types.EmptyJID)
 	waitEvent(ctx, t, replaced)
-	for cli.IsConnected() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("client still connected after stream replaced")
-		case <-time.After(10 * time.Millisecond):
-		}
+	if cli.IsLoggedIn() {
+		t.Error("client still logged in after its stream was replaced")
 	}
+	// Return before the fake closes the socket: whatsmeow v0.0.0-20251217
+	// races (FrameSocket.closed) when Disconnect meets a server-side close.
 }
 
 func TestDeviceRemoved(t *testing.T) {
@@ -431,7 +426,7 @@ func TestPairByQR(t *testing.T) {
 	if err := cli.Connect(); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	item := <-qr
+	item := waitEvent(ctx, t, qr)
 	if item.Event != whatsmeow.QRChannelEventCode {
 		t.Fatalf("first QR channel item = %+v", item)
 	}
@@ -439,7 +434,7 @@ func TestPairByQR(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ScanQR: %v", err)
 	}
-	if item := <-qr; item.Event != whatsmeow.QRChannelSuccess.Event {
+	if item := waitEvent(ctx, t, qr); item.Event != whatsmeow.QRChannelSuccess.Event {
 		t.Fatalf("QR channel result = %+v, want success", item)
 	}
 	waitEvent(ctx, t, connected)
@@ -456,6 +451,36 @@ func TestPairByQR(t *testing.T) {
 	}
 	if got[0].From != jid {
 		t.Errorf("message from %s, want %s", got[0].From, jid)
+	}
+	noErrors(t, srv)
+}
+
+func TestRecipientWithTwoDevices(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	srv := fakewa.New(t)
+	cli := srv.NewClient(t, senderPhone)
+	bob := srv.AddRecipient(bobPhone)
+	laptop := bob.AddDevice()
+	connect(t, cli)
+
+	msg := contactCard("Both")
+	if _, err := cli.SendMessage(ctx, bob.JID(), msg, whatsmeow.SendRequestExtra{ID: "3EB0TWO"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := srv.WaitReceived(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices := map[types.JID]bool{}
+	for _, r := range got {
+		devices[r.Device] = true
+		if r.To != bob.JID() || !proto.Equal(r.Message, msg) {
+			t.Errorf("received %+v", r)
+		}
+	}
+	if !devices[bob.JID()] || !devices[laptop] {
+		t.Errorf("delivered to %v, want %s and %s", devices, bob.JID(), laptop)
 	}
 	noErrors(t, srv)
 }

@@ -67,7 +67,8 @@ func (s *Server) handleIQ(c *conn, node *waBinary.Node) {
 	case xmlns == "md":
 		s.handleMDIQ(c, node)
 	default:
-		// passive/active, presence privacy, props and everything else: an empty result is enough for whatsmeow.
+		// passive/active, privacy settings, props and everything else:
+		// an empty result is all whatsmeow needs.
 	}
 	reply := waBinary.Node{Tag: "iq", Attrs: waBinary.Attrs{
 		"from": types.ServerJID,

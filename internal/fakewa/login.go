@@ -1,6 +1,7 @@
 package fakewa
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -63,3 +64,29 @@ func (s *Server) afterHandshake(c *conn) {
 
 // loggedInLocked reports whether c completed login. Call with s.mu held.
 func (c *conn) loggedInLocked() bool { return !c.jid.IsEmpty() }
+
+// Connections reports how many logged-in connections jid has (all
+// logged-in connections if jid is empty).
+func (s *Server) Connections(jid types.JID) int {
+	return len(s.liveConns(jid, true))
+}
+
+// WaitConnections blocks until jid has exactly n logged-in connections (all
+// clients together if jid is empty), or ctx ends. Use it to wait for a login
+// or a disconnect from the server's side, which is free of the client's
+// internal races.
+func (s *Server) WaitConnections(ctx context.Context, jid types.JID, n int) error {
+	err := s.waitFor(ctx, func() bool {
+		count := 0
+		for c := range s.conns {
+			if c.loggedInLocked() && (jid.IsEmpty() || c.jid == jid) {
+				count++
+			}
+		}
+		return count == n
+	})
+	if err != nil {
+		return fmt.Errorf("fakewa: waiting for %d connections of %q: %w", n, jid, err)
+	}
+	return nil
+}

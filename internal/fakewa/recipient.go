@@ -2,16 +2,11 @@ package fakewa
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
 )
-
-// ErrNoConnection is returned when the fake has no logged-in client to send
-// something to.
-var ErrNoConnection = errors.New("fakewa: no logged-in client connection")
 
 // Recipient is a simulated WhatsApp user the client can message. Its devices
 // have real Signal identities and prekeys and decrypt what they are sent.
@@ -22,7 +17,8 @@ type Recipient struct {
 
 // AddRecipient registers phone (digits, optional leading '+') as a WhatsApp
 // user with one device, its phone. It returns the existing user if phone is
-// already known. Numbers never added are not on WhatsApp: usync reports them
+// already known. It panics if phone is not a phone number. Numbers never
+// added are not on WhatsApp: usync reports them
 // as contact type "out" with no devices.
 func (s *Server) AddRecipient(phone string) *Recipient {
 	p, err := normalizePhone(phone)

@@ -186,6 +186,7 @@ func (s *Server) logf(format string, args ...any) {
 	closed := s.closed
 	s.mu.Unlock()
 	if !closed {
+		s.tb.Helper()
 		s.tb.Logf("fakewa: "+format, args...)
 	}
 }

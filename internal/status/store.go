@@ -66,6 +66,55 @@ func (s *Store) CreatePipe(ctx context.Context, p redis.Pipeliner, r Record) {
 	p.RPush(ctx, h, encodeEvent(Event{State: Queued, At: now}))
 	p.Expire(ctx, k, s.retention)
 	p.Expire(ctx, h, s.retention)
+	ok := s.orderKey(r.DeviceID, r.Recipient)
+	p.ZAdd(ctx, ok, redis.Z{Score: float64(now.UnixMicro()), Member: r.MessageID})
+	p.Expire(ctx, ok, s.retention)
+	if r.BatchID != "" {
+		ck := s.BatchCountsKey(r.BatchID)
+		p.HIncrBy(ctx, ck, string(Queued), 1)
+		p.Expire(ctx, ck, s.retention)
+	}
+}
+
+// BatchCountsKey is the hash of a batch's message counts by state, kept up to
+// date by Create and Move.
+func (s *Store) BatchCountsKey(batchID string) string {
+	return s.prefix + "batch:" + batchID + ":counts"
+}
+
+// BatchFailedKey is the list of a batch's failed message ids, in the order they failed.
+func (s *Store) BatchFailedKey(batchID string) string {
+	return s.prefix + "batch:" + batchID + ":failed"
+}
+
+// BatchCounts returns a batch's message counts by state.
+func (s *Store) BatchCounts(ctx context.Context, batchID string) (map[State]int, error) {
+	m, err := s.rdb.HGetAll(ctx, s.BatchCountsKey(batchID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("status: batch counts %s: %w", batchID, err)
+	}
+	out := make(map[State]int, len(m))
+	for k, v := range m {
+		if n, _ := strconv.Atoi(v); n != 0 {
+			out[State(k)] = n
+		}
+	}
+	return out, nil
+}
+
+// BatchFailed returns one page of a batch's failed message ids.
+func (s *Store) BatchFailed(ctx context.Context, batchID string, offset, limit int64) ([]string, int64, error) {
+	var ids *redis.StringSliceCmd
+	var total *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ids = p.LRange(ctx, s.BatchFailedKey(batchID), offset, offset+limit-1)
+		total = p.LLen(ctx, s.BatchFailedKey(batchID))
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("status: batch failures %s: %w", batchID, err)
+	}
+	return ids.Val(), total.Val(), nil
 }
 
 // Change is one state change a writer asks for.
@@ -93,13 +142,29 @@ local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return {-1, ''} end
 if not string.find(ARGV[3], ',' .. cur .. ',', 1, true) then return {0, cur} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   if ARGV[i+1] ~= '' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
 end
 redis.call('RPUSH', KEYS[2], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4])
 redis.call('LTRIM', KEYS[2], -200, -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if ARGV[1] == 'sent' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
+  local dev, rcpt = redis.call('HGET', KEYS[1], 'device'), redis.call('HGET', KEYS[1], 'recipient')
+  if dev and rcpt then redis.call('ZREM', ARGV[6] .. 'order:' .. dev .. ':' .. rcpt, ARGV[7]) end
+end
+local batch = redis.call('HGET', KEYS[1], 'batch')
+if batch and batch ~= '' then
+  local ck = ARGV[6] .. 'batch:' .. batch .. ':counts'
+  redis.call('HINCRBY', ck, cur, -1)
+  redis.call('HINCRBY', ck, ARGV[1], 1)
+  redis.call('PEXPIRE', ck, ARGV[5])
+  if ARGV[1] == 'failed' then
+    local fk = ARGV[6] .. 'batch:' .. batch .. ':failed'
+    redis.call('RPUSH', fk, ARGV[7])
+    redis.call('PEXPIRE', fk, ARGV[5])
+  end
+end
 return {1, cur}
 `)
 
@@ -111,7 +176,7 @@ func (s *Store) Move(ctx context.Context, id string, c Change) (Result, State, e
 	}
 	now := s.now().UnixMilli()
 	from := "," + joinStates(allowedFrom[c.To]) + ","
-	args := []any{string(c.To), now, from, c.Note, s.retention.Milliseconds(), ""}
+	args := []any{string(c.To), now, from, c.Note, s.retention.Milliseconds(), s.prefix, id}
 	add := func(k, v string) { args = append(args, k, v) }
 	if c.Attempts > 0 {
 		add("attempts", strconv.Itoa(c.Attempts))
@@ -198,6 +263,36 @@ func (s *Store) State(ctx context.Context, id string) (State, error) {
 		return "", fmt.Errorf("status: state of %s: %w", id, err)
 	}
 	return State(v), nil
+}
+
+func (s *Store) orderKey(device, recipient string) string {
+	return s.prefix + "order:" + device + ":" + recipient
+}
+
+// Ahead returns the oldest message to the same recipient from the same
+// device that is still unfinished, if it is not id. Messages to one recipient
+// are sent in the order they were accepted: a message waits while another is
+// ahead of it. Entries whose record is gone or final are cleaned away.
+func (s *Store) Ahead(ctx context.Context, device, recipient, id string) (string, error) {
+	key := s.orderKey(device, recipient)
+	for range 10 {
+		head, err := s.rdb.ZRange(ctx, key, 0, 0).Result()
+		if err != nil {
+			return "", fmt.Errorf("status: order of %s: %w", recipient, err)
+		}
+		if len(head) == 0 || head[0] == id {
+			return "", nil
+		}
+		st, err := s.State(ctx, head[0])
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+		if err == nil && !st.Terminal() {
+			return head[0], nil
+		}
+		s.rdb.ZRem(ctx, key, head[0])
+	}
+	return "", nil
 }
 
 func encodeEvent(e Event) string {
