@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,10 +91,15 @@ func (s *Server) resolveDevice(r *http.Request) (device.Device, error) {
 		return device.Device{}, errDeviceNotFound(ref[:maxDeviceIDLen])
 	}
 	d, ok := s.Devices.Lookup(ref)
-	if !ok {
+	if ok {
+		return d, nil
+	}
+	// Not in the cached registry: it may have been added a moment ago.
+	d, err := s.Registry.Get(r.Context(), ref)
+	if errors.Is(err, device.ErrNotFound) {
 		return device.Device{}, errDeviceNotFound(ref)
 	}
-	return d, nil
+	return d, err
 }
 
 func idempotencyKey(r *http.Request) (string, *FieldError) {

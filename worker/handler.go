@@ -90,7 +90,12 @@ func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
 	case Permanent:
 		return p.permanent(ctx, pl, attempt, v.Reason, err)
 	case Wait:
-		p.react(v)
+		if p.react(v) {
+			// The device is paused: the pool holds its queue back, so the
+			// message only needs to step aside until the pause ends or an
+			// operator resumes the device.
+			v.Delay = time.Second
+		}
 		return p.wait(ctx, pl, v, err)
 	}
 	if retried >= p.w.cfg.MaxRetry {
@@ -102,14 +107,18 @@ func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
 	return err
 }
 
-// react applies what a Wait verdict says about the device itself.
-func (p *pool) react(v Verdict) {
+// react applies what a Wait verdict says about the device itself; it reports
+// whether it paused the device.
+func (p *pool) react(v Verdict) bool {
 	switch v.Reason {
 	case ReasonTimelock:
 		p.pause(string(v.Reason), p.w.now().Add(p.w.cfg.TimelockPause))
+		return true
 	case ReasonRateLimited:
 		p.pause(string(v.Reason), p.w.now().Add(v.Delay))
+		return true
 	}
+	return false
 }
 
 // awaitPace waits for the device's next send slot. Waiting never uses an
@@ -119,7 +128,7 @@ func (p *pool) awaitPace(ctx context.Context) error {
 	wait, capped := p.pace.reserve(p.w.now())
 	if capped {
 		p.pause(string(ReasonDailyCap), p.w.now().Add(wait))
-		return &waitError{Reason: ReasonDailyCap, Delay: wait, Err: ErrDailyCap}
+		return &waitError{Reason: ReasonDailyCap, Delay: time.Second, Err: ErrDailyCap}
 	}
 	if wait <= 0 {
 		return nil

@@ -153,10 +153,11 @@ func (p *pool) tick(ctx context.Context) time.Duration {
 	if !ready || pausedFor > 0 {
 		p.stopServer()
 		p.expireWaiting(ctx, now)
-		if pausedFor > 0 && pausedFor < p.w.cfg.SweepInterval {
+		next := min(p.w.cfg.SweepInterval, max(time.Second, p.w.cfg.OfflineGrace/4))
+		if pausedFor > 0 && pausedFor < next {
 			return pausedFor
 		}
-		return p.w.cfg.SweepInterval
+		return next
 	}
 	q, err := peekQueue(ctx, p.w.rdb, p.queue)
 	if err != nil {
@@ -402,7 +403,8 @@ func (p *pool) stopServer() {
 // for a device that cannot send. It runs at most once a minute, and only while
 // the device cannot send.
 func (p *pool) expireWaiting(ctx context.Context, now time.Time) {
-	if now.Sub(p.lastExpire) < time.Minute {
+	every := min(time.Minute, max(time.Second, p.w.cfg.OfflineGrace/4))
+	if now.Sub(p.lastExpire) < every {
 		return
 	}
 	p.lastExpire = now

@@ -108,6 +108,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 			ID: cfg.WorkerID, Prefix: cfg.RedisPrefix, Concurrency: cfg.WorkerConcurrency, MaxRetry: cfg.MaxRetry,
 			SendTimeout: cfg.SendTimeout, OfflineGrace: cfg.OfflineGrace,
 			SandboxFailSuffix: cfg.SandboxFailSuffix, SandboxFlakySuffix: cfg.SandboxFlakySuffix,
+			SandboxTimelockSuffix: cfg.SandboxTimelockSuffix, TimelockPause: cfg.TimelockPause,
 			LeaseTTL: cfg.LeaseTTL, Capacity: cfg.WorkerCapacity, PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap,
 		}, worker.Deps{Log: log, Redis: rdb, Status: st, Registry: reg, Metrics: m, WhatsApp: wa, ClientHook: hooks.clientHook})
 		goRun("worker", func() error { return w.Run(ctx) })

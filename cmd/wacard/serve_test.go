@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wacard/wacard/internal/config"
 	"github.com/wacard/wacard/internal/redistest"
 )
@@ -18,8 +20,10 @@ import (
 // stack is a running `wacard serve` (API and worker in one process) on real
 // Redis under its own key prefix.
 type stack struct {
-	t   *testing.T
-	url string
+	t      *testing.T
+	url    string
+	rdb    *redis.Client
+	prefix string
 }
 
 func startServe(t *testing.T, env map[string]string) *stack {
@@ -56,7 +60,7 @@ func startServe(t *testing.T, env map[string]string) *stack {
 	})
 	select {
 	case a := <-addr:
-		return &stack{t: t, url: "http://" + a}
+		return &stack{t: t, url: "http://" + a, rdb: rdb, prefix: prefix}
 	case err := <-done:
 		t.Fatalf("serve stopped at start: %v", err)
 	case <-time.After(20 * time.Second):

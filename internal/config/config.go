@@ -27,6 +27,10 @@ type Config struct {
 	SandboxDevices     []string // WACARD_SANDBOX_DEVICES
 	SandboxFailSuffix  string   // WACARD_SANDBOX_FAIL_SUFFIX: recipients ending in it fail permanently
 	SandboxFlakySuffix string   // WACARD_SANDBOX_FLAKY_SUFFIX: recipients ending in it fail their first attempt
+	// WACARD_SANDBOX_TIMELOCK_SUFFIX: recipients ending in it meet WhatsApp's
+	// reach-out timelock (error 463) once, pausing the device.
+	SandboxTimelockSuffix string
+	TimelockPause         time.Duration // WACARD_TIMELOCK_PAUSE: how long error 463 pauses a device
 
 	WorkerID          string        // WACARD_WORKER_ID
 	WorkerConcurrency int           // WACARD_WORKER_CONCURRENCY: concurrent sends per device
@@ -57,30 +61,32 @@ func Load(getenv Getenv) (Config, error) {
 	p := parser{getenv: getenv}
 	host, _ := os.Hostname()
 	c := Config{
-		Addr:               p.str("WACARD_ADDR", ":3000"),
-		MetricsAddr:        p.off(p.str("WACARD_METRICS_ADDR", ":9091")),
-		RedisURL:           p.str("WACARD_REDIS_URL", "redis://127.0.0.1:6379/0"),
-		RedisPrefix:        p.str("WACARD_REDIS_PREFIX", "wacard:"),
-		DataDir:            p.str("WACARD_DATA_DIR", "./data"),
-		DatabaseURL:        p.str("WACARD_DATABASE_URL", ""),
-		PublicURL:          strings.TrimRight(p.str("WACARD_PUBLIC_URL", ""), "/"),
-		SandboxDevices:     p.list("WACARD_SANDBOX_DEVICES"),
-		SandboxFailSuffix:  p.off(p.str("WACARD_SANDBOX_FAIL_SUFFIX", "0000")),
-		SandboxFlakySuffix: p.off(p.str("WACARD_SANDBOX_FLAKY_SUFFIX", "9999")),
-		WorkerID:           p.str("WACARD_WORKER_ID", fmt.Sprintf("%s-%d", host, os.Getpid())),
-		WorkerConcurrency:  p.int("WACARD_WORKER_CONCURRENCY", 4),
-		MaxRetry:           p.int("WACARD_MAX_RETRY", 8),
-		StatusRetention:    p.dur("WACARD_STATUS_RETENTION", 7*24*time.Hour),
-		IdempotencyWindow:  p.dur("WACARD_IDEMPOTENCY_WINDOW", 24*time.Hour),
-		MaxBodyBytes:       int64(p.int("WACARD_MAX_BODY_BYTES", 1<<20)),
-		SendTimeout:        p.dur("WACARD_SEND_TIMEOUT", 30*time.Second),
-		OfflineGrace:       p.dur("WACARD_OFFLINE_GRACE", 24*time.Hour),
-		LeaseTTL:           p.dur("WACARD_LEASE_TTL", 15*time.Second),
-		WorkerCapacity:     p.int("WACARD_WORKER_CAPACITY", 1000),
-		PacePerMinute:      p.int("WACARD_PACE_PER_MINUTE", 0),
-		DailyCap:           p.int("WACARD_DAILY_CAP", 0),
-		LogFormat:          p.str("WACARD_LOG_FORMAT", "text"),
-		LogLevel:           p.str("WACARD_LOG_LEVEL", "info"),
+		Addr:                  p.str("WACARD_ADDR", ":3000"),
+		MetricsAddr:           p.off(p.str("WACARD_METRICS_ADDR", ":9091")),
+		RedisURL:              p.str("WACARD_REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisPrefix:           p.str("WACARD_REDIS_PREFIX", "wacard:"),
+		DataDir:               p.str("WACARD_DATA_DIR", "./data"),
+		DatabaseURL:           p.str("WACARD_DATABASE_URL", ""),
+		PublicURL:             strings.TrimRight(p.str("WACARD_PUBLIC_URL", ""), "/"),
+		SandboxDevices:        p.list("WACARD_SANDBOX_DEVICES"),
+		SandboxFailSuffix:     p.off(p.str("WACARD_SANDBOX_FAIL_SUFFIX", "0000")),
+		SandboxFlakySuffix:    p.off(p.str("WACARD_SANDBOX_FLAKY_SUFFIX", "9999")),
+		SandboxTimelockSuffix: p.off(p.str("WACARD_SANDBOX_TIMELOCK_SUFFIX", "4630")),
+		TimelockPause:         p.dur("WACARD_TIMELOCK_PAUSE", 15*time.Minute),
+		WorkerID:              p.str("WACARD_WORKER_ID", fmt.Sprintf("%s-%d", host, os.Getpid())),
+		WorkerConcurrency:     p.int("WACARD_WORKER_CONCURRENCY", 4),
+		MaxRetry:              p.int("WACARD_MAX_RETRY", 8),
+		StatusRetention:       p.dur("WACARD_STATUS_RETENTION", 7*24*time.Hour),
+		IdempotencyWindow:     p.dur("WACARD_IDEMPOTENCY_WINDOW", 24*time.Hour),
+		MaxBodyBytes:          int64(p.int("WACARD_MAX_BODY_BYTES", 1<<20)),
+		SendTimeout:           p.dur("WACARD_SEND_TIMEOUT", 30*time.Second),
+		OfflineGrace:          p.dur("WACARD_OFFLINE_GRACE", 24*time.Hour),
+		LeaseTTL:              p.dur("WACARD_LEASE_TTL", 15*time.Second),
+		WorkerCapacity:        p.int("WACARD_WORKER_CAPACITY", 1000),
+		PacePerMinute:         p.int("WACARD_PACE_PER_MINUTE", 0),
+		DailyCap:              p.int("WACARD_DAILY_CAP", 0),
+		LogFormat:             p.str("WACARD_LOG_FORMAT", "text"),
+		LogLevel:              p.str("WACARD_LOG_LEVEL", "info"),
 	}
 	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
 		return Config{}, err
@@ -149,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if c.OfflineGrace < time.Second {
 		bad("WACARD_OFFLINE_GRACE", "must be at least 1s")
+	}
+	if c.TimelockPause < time.Second {
+		bad("WACARD_TIMELOCK_PAUSE", "must be at least 1s")
 	}
 	if c.LeaseTTL < 3*time.Second || c.LeaseTTL > time.Minute {
 		bad("WACARD_LEASE_TTL", "must be between 3s and 1m")

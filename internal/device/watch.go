@@ -56,10 +56,18 @@ func (w *Watcher) Load(ctx context.Context) error {
 // Changed is signalled after every reload.
 func (w *Watcher) Changed() <-chan struct{} { return w.changed }
 
-// Run reloads on announcements and on the timer until ctx ends.
+// Run reloads on announcements and on the timer until ctx ends. It loads once
+// more as soon as its subscription is confirmed, so a change made between the
+// caller's first Load and the subscription is not missed.
 func (w *Watcher) Run(ctx context.Context) {
 	sub := w.reg.rdb.Subscribe(ctx, w.reg.Channel())
 	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil && ctx.Err() == nil {
+		w.log.Warn("device registry subscription failed; reloading on the timer only", "err", err)
+	}
+	if err := w.Load(ctx); err != nil && ctx.Err() == nil {
+		w.log.Warn("device registry reload failed", "err", err)
+	}
 	msgs := sub.Channel()
 	t := time.NewTicker(w.interval)
 	defer t.Stop()

@@ -38,6 +38,11 @@ var (
 	// ErrSessionClosed means the session was closed while the call waited.
 	ErrSessionClosed = errors.New("whatsapp: session closed")
 
+	// ErrNotOnWhatsApp means WhatsApp says the recipient's phone number has
+	// no WhatsApp account, so a message to it would reach nobody. Session.Send
+	// returns it before sending; retrying the same message cannot help.
+	ErrNotOnWhatsApp = errors.New("whatsapp: recipient is not on WhatsApp")
+
 	// ErrLoginTimeout means the pairing QR codes or pairing code expired
 	// before the phone completed the link.
 	ErrLoginTimeout = errors.New("whatsapp: login timed out")

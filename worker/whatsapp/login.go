@@ -25,6 +25,10 @@ const (
 	pairClientDisplay = "Chrome (Linux)"
 )
 
+// QRCodePrefix starts the line on which Login writes each QR code as plain
+// text, after drawing it.
+const QRCodePrefix = "QR code: "
+
 // LoginUpdate is one step of pairing a new device. Exactly one of QR,
 // PairCode or Done is set.
 type LoginUpdate struct {
@@ -36,9 +40,9 @@ type LoginUpdate struct {
 }
 
 // Login pairs a new device and returns its JID. With an empty pairPhone it
-// writes each QR code WhatsApp issues to w as terminal art; otherwise it asks
-// WhatsApp for a pairing code for that phone number (international, digits)
-// and writes the code. It fails with ErrLoginTimeout when the codes expire and
+// writes each QR code WhatsApp issues to w as terminal art, then as text on a
+// line starting with QRCodePrefix; otherwise it asks WhatsApp for a pairing
+// code for that phone number (international, digits) and writes the code. It fails with ErrLoginTimeout when the codes expire and
 // with ctx's error when ctx ends.
 func (s *Store) Login(ctx context.Context, w io.Writer, pairPhone string, opts Options) (types.JID, error) {
 	updates, err := s.LoginFlow(ctx, pairPhone, opts)
@@ -54,6 +58,9 @@ func (s *Store) Login(ctx context.Context, w io.Writer, pairPhone string, opts O
 		case u.QR != "":
 			fmt.Fprintln(w, "Scan this QR code in WhatsApp > Linked devices > Link a device:")
 			qrterminal.GenerateHalfBlock(u.QR, qrterminal.L, w)
+			// The code as text too, for scripts and for terminals that
+			// garble the block characters (render it with any QR tool).
+			fmt.Fprintf(w, "%s%s\n", QRCodePrefix, u.QR)
 		case u.PairCode != "":
 			fmt.Fprintf(w, "In WhatsApp > Linked devices > Link a device > Link with phone number instead, enter: %s\n", u.PairCode)
 		}

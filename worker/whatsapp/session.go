@@ -47,6 +47,10 @@ type Session struct {
 	cli     *whatsmeow.Client
 	jid     types.JID
 	onEvent func(Event)
+	now     func() time.Time
+
+	// recipients remembers who is on WhatsApp, for Send's check.
+	recipients recipientCache
 
 	// life bounds every connection the session makes; Close cancels it.
 	life context.Context
@@ -79,6 +83,7 @@ func (s *Store) Session(ctx context.Context, jid types.JID, opts Options) (*Sess
 	sess := &Session{
 		jid:     jid,
 		onEvent: opts.OnEvent,
+		now:     time.Now,
 		life:    life,
 		stop:    stop,
 	}
@@ -214,16 +219,25 @@ func (s *Session) handleEvent(raw any) {
 // so that every attempt at one message uses the same ID, and returns the
 // timestamp WhatsApp gave the message.
 //
+// Before sending to a phone-number JID it asks WhatsApp whether the number
+// has an account (answers are cached per session, see onWhatsAppTTL), because
+// whatsmeow would otherwise report success for a message that reaches nobody.
+//
 // Errors: ErrNotConnected when there is no authenticated connection,
-// ErrLoggedOut when the device lost its credentials, *ServerError when
-// WhatsApp acked the message with an error code, and whatsmeow's own errors
-// (such as whatsmeow.ErrMessageTimedOut) wrapped otherwise.
+// ErrLoggedOut when the device lost its credentials, ErrNotOnWhatsApp when the
+// recipient has no WhatsApp account, *ServerError when WhatsApp acked the
+// message with an error code (or rate-limited the recipient check: 429), and
+// whatsmeow's own errors (such as whatsmeow.ErrMessageTimedOut) wrapped
+// otherwise.
 func (s *Session) Send(ctx context.Context, id string, to types.JID, msg *waE2E.Message) (time.Time, error) {
 	if !s.Connected() {
 		if s.cli.Store.GetJID().IsEmpty() {
 			return time.Time{}, ErrLoggedOut
 		}
 		return time.Time{}, ErrNotConnected
+	}
+	if err := s.checkRecipient(ctx, to); err != nil {
+		return time.Time{}, err
 	}
 	resp, err := s.cli.SendMessage(ctx, to, msg, whatsmeow.SendRequestExtra{ID: id})
 	if err != nil {

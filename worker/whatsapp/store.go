@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"go.mau.fi/whatsmeow/store"
@@ -65,9 +66,22 @@ func OpenStore(ctx context.Context, dataDir, databaseURL string, log *slog.Logge
 	}
 
 	container := sqlstore.NewWithDB(db, dialect, NewLogger(log).Sub("Database"))
-	if err := container.Upgrade(ctx); err != nil {
-		_ = container.Close()
-		return nil, fmt.Errorf("whatsapp: upgrade device store: %w", err)
+	// Several processes (workers, `device login`) may start on one store at
+	// once and race to create the schema; the loser fails ("already exists")
+	// and, retried, finds the schema current.
+	for attempt := 1; ; attempt++ {
+		err := container.Upgrade(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || ctx.Err() != nil {
+			_ = container.Close()
+			return nil, fmt.Errorf("whatsapp: upgrade device store: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt*200) * time.Millisecond):
+		}
 	}
 	return &Store{container: container, log: log}, nil
 }
@@ -111,6 +125,10 @@ func setDeviceProps() {
 func (s *Store) Close() error {
 	return s.container.Close()
 }
+
+// Container returns whatsmeow's store itself, for tests that create devices
+// in it the way pairing would (internal/fakewa). The worker does not use it.
+func (s *Store) Container() *sqlstore.Container { return s.container }
 
 // Devices returns the JIDs of the devices paired in the store.
 func (s *Store) Devices(ctx context.Context) ([]types.JID, error) {
