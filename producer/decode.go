@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wacard/wacard/internal/job"
+	"github.com/wacard/wacard/internal/vcard"
 )
 
 // Limits of the request fields; docs/api.md lists them.
@@ -188,6 +189,8 @@ func (c *checker) name(field string, required bool) string {
 	switch {
 	case s == "":
 		c.fail(field, "cannot be blank")
+	case vcard.Sanitize(s) == "":
+		c.fail(field, "must contain visible characters, not only control characters")
 	case utf8.RuneCountInString(s) > maxNameLen:
 		c.fail(field, fmt.Sprintf("must be at most %d characters", maxNameLen))
 	}
@@ -226,6 +229,9 @@ func (c *checker) email(field string) string {
 		return ""
 	}
 	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || len(s) > maxEmailLen {
 		c.fail(field, "must be a plain e-mail address like name@example.com")

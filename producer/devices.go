@@ -147,3 +147,30 @@ func (s *Server) device(r *http.Request) (device.Device, error) {
 	}
 	return d, err
 }
+
+// handleMetrics refreshes the gauges the API owns (registered devices and
+// whether a worker holds each) before serving the registry: one MGET per
+// scrape instead of a background loop.
+func (s *Server) handleMetrics(next http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		all := s.Devices.All()
+		ids := make([]string, len(all))
+		for i, d := range all {
+			ids[i] = d.ID
+		}
+		s.Metrics.DevicesRegistered.Set(float64(len(ids)))
+		if owners, err := s.Registry.Owners(r.Context(), ids); err == nil {
+			s.Metrics.DeviceHeld.Reset()
+			for id, o := range owners {
+				v := 0.0
+				if o != "" {
+					v = 1
+				}
+				s.Metrics.DeviceHeld.WithLabelValues(id).Set(v)
+			}
+		} else {
+			s.Log.Warn("reading device owners for metrics failed", "err", err)
+		}
+		next.ServeHTTP(w, r)
+	}
+}

@@ -1,7 +1,9 @@
 package producer
 
 import (
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 // routes lists every route of the API.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, s.instrument)
+	r.Use(s.recoverer, s.instrument)
 	r.NotFound(s.handler(func(w http.ResponseWriter, r *http.Request) error {
 		return errNotFound("no route for " + r.Method + " " + r.URL.Path)
 	}))
@@ -23,6 +25,11 @@ func (s *Server) routes() http.Handler {
 	r.Post("/send/contact", s.handler(s.handleSendContact))
 	r.Post("/send/message", s.handler(s.handleSendMessage))
 	r.Get("/messages/{id}", s.handler(s.handleGetMessage))
+	r.Delete("/messages/{id}", s.handler(s.handleCancelMessage))
+	r.Post("/send/contact/batch", s.handler(s.handleSendContactBatch))
+	r.Post("/assignments", s.handler(s.handleAssignments))
+	r.Get("/batches/{id}", s.handler(s.handleGetBatch))
+	r.Delete("/batches/{id}", s.handler(s.handleCancelBatch))
 	r.Get("/devices", s.handler(s.handleListDevices))
 	r.Post("/devices", s.handler(s.handleAddDevice))
 	r.Get("/devices/{id}", s.handler(s.handleGetDevice))
@@ -31,7 +38,7 @@ func (s *Server) routes() http.Handler {
 
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
-	r.Method(http.MethodGet, "/metrics", s.Metrics.Handler())
+	r.Get("/metrics", s.handleMetrics(s.Metrics.Handler()))
 	return r
 }
 
@@ -48,5 +55,21 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		s.Metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
 		s.Metrics.HTTPDuration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+// recoverer turns a panic in a handler into the usual JSON 500 envelope (and a
+// logged stack), never a bare text response.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				writeError(w, r, s.Log, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
+		next.ServeHTTP(w, r)
 	})
 }

@@ -52,17 +52,24 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, parse func(fields)
 	if err != nil {
 		return err
 	}
-	text := okText
+	text, state := okText, status.Queued
+	if acc.Duplicate {
+		if cur, err := s.Status.State(r.Context(), acc.MessageID); err == nil {
+			state = cur
+		}
+	}
 	if !acc.Duplicate {
 		s.Metrics.Accepted.WithLabelValues(dev.ID).Inc()
 	}
+	s.Log.InfoContext(r.Context(), "accepted", "message_id", acc.MessageID, "device_id", dev.ID,
+		"recipient", s.maskPhone(p.To), "kind", p.Kind, "duplicate", acc.Duplicate)
 	if acc.Duplicate {
 		text = "Already accepted with this Idempotency-Key; nothing new was queued"
 	}
 	writeSuccess(w, sendResults{
 		MessageID: acc.MessageID,
 		Status:    text,
-		State:     status.Queued,
+		State:     state,
 		DeviceID:  dev.ID,
 		StatusURL: s.PublicURL + "/messages/" + acc.MessageID,
 		Duplicate: acc.Duplicate,
@@ -75,7 +82,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, parse func(fields)
 // also be the device's JID or bare number.
 func (s *Server) resolveDevice(r *http.Request) (device.Device, error) {
 	ref := strings.TrimSpace(r.Header.Get("X-Device-Id"))
-	if dec, err := url.QueryUnescape(ref); err == nil {
+	if dec, err := url.PathUnescape(ref); err == nil { // PathUnescape keeps '+' as '+'
+		ref = strings.TrimSpace(dec)
+	} else if dec, err := url.QueryUnescape(ref); err == nil {
 		ref = dec
 	}
 	if ref == "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wacard/wacard/internal/device"
 	"github.com/wacard/wacard/internal/metrics"
+	"github.com/wacard/wacard/internal/phone"
 	"github.com/wacard/wacard/internal/status"
 )
 
@@ -37,6 +38,7 @@ type Deps struct {
 	Prefix    string // Redis key prefix (names the device queues)
 	// PacePerMinute and DailyCap are the workers' defaults, shown per device.
 	PacePerMinute, DailyCap int
+	LogPhones               bool  // log full phone numbers instead of masked ones
 	MaxBatchItems           int   // items per batch request; default 10000
 	MaxBatchBody            int64 // bytes per batch request; default 32 MiB
 }
@@ -77,3 +79,11 @@ func (s *Server) handler(fn func(w http.ResponseWriter, r *http.Request) error) 
 }
 
 func (s *Server) ready(ctx context.Context) error { return s.Redis.Ping(ctx).Err() }
+
+// maskPhone hides most of a phone number in logs unless configured otherwise.
+func (s *Server) maskPhone(v string) string {
+	if s.LogPhones {
+		return v
+	}
+	return phone.Mask(v)
+}

@@ -103,7 +103,7 @@ func Classify(err error) Verdict {
 		return Verdict{Class: Retry, Reason: te.Reason}
 	case errors.Is(err, ErrBadPayload):
 		return Verdict{Class: Permanent, Reason: ReasonInternal}
-	case errors.Is(err, ErrNotOnWhatsApp):
+	case errors.Is(err, ErrNotOnWhatsApp), errors.Is(err, whatsapp.ErrNotOnWhatsApp):
 		return Verdict{Class: Permanent, Reason: ReasonNotOnWhatsApp}
 	case errors.Is(err, ErrInvalidRecipient):
 		return Verdict{Class: Permanent, Reason: ReasonInvalidRecipient}

@@ -116,6 +116,9 @@ func (p *pool) run(ctx context.Context) {
 	defer close(p.done)
 	p.w.metrics.DeviceOwned.WithLabelValues(p.dev.ID).Set(1)
 	defer p.w.metrics.DeviceOwned.DeleteLabelValues(p.dev.ID)
+	defer p.w.metrics.QueueSize.DeletePartialMatch(map[string]string{"device": p.dev.ID})
+	defer p.w.metrics.QueueOldestAge.DeleteLabelValues(p.dev.ID)
+	defer p.w.metrics.DevicePaused.DeletePartialMatch(map[string]string{"device": p.dev.ID})
 	p.restore(ctx)
 	if n, err := recoverOrphans(ctx, p.w.rdb, p.queue); err != nil {
 		p.log.Warn("could not recover tasks a previous holder left active", "err", err)
@@ -153,6 +156,9 @@ func (p *pool) tick(ctx context.Context) time.Duration {
 	if !ready || pausedFor > 0 {
 		p.stopServer()
 		p.expireWaiting(ctx, now)
+		if q, err := peekQueue(ctx, p.w.rdb, p.queue); err == nil {
+			p.w.observeQueue(p.dev.ID, q) // keep the backlog visible while the device cannot send
+		}
 		next := min(p.w.cfg.SweepInterval, max(time.Second, p.w.cfg.OfflineGrace/4))
 		if pausedFor > 0 && pausedFor < next {
 			return pausedFor

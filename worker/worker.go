@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -208,6 +209,13 @@ func (w *Worker) receipt(deviceID string, r whatsapp.Receipt) {
 func (w *Worker) observeQueue(deviceID string, q queueState) {
 	w.metrics.QueueSize.WithLabelValues(deviceID, "pending").Set(float64(q.Pending))
 	w.metrics.QueueSize.WithLabelValues(deviceID, "active").Set(float64(q.Active))
+	w.metrics.QueueSize.WithLabelValues(deviceID, "scheduled").Set(float64(q.Scheduled))
+	w.metrics.QueueSize.WithLabelValues(deviceID, "retry").Set(float64(q.Retry))
+	age := 0.0
+	if !q.OldestPending.IsZero() {
+		age = max(0, w.now().Sub(q.OldestPending).Seconds())
+	}
+	w.metrics.QueueOldestAge.WithLabelValues(deviceID).Set(age)
 }
 
 // expire fails and removes every waiting task of queue accepted before cutoff.
@@ -225,6 +233,7 @@ func (w *Worker) expire(ctx context.Context, queue string, cutoff time.Time, rea
 			if err != nil {
 				return n, err
 			}
+			before := n
 			var del []string
 			for _, t := range tasks {
 				pl, err := job.Decode(t.Payload)
@@ -237,15 +246,19 @@ func (w *Worker) expire(ctx context.Context, queue string, cutoff time.Time, rea
 					continue
 				}
 				w.status.Move(ctx, id, status.Change{To: status.Failed, LastError: reason, ErrorClass: string(ReasonExpired)}) //nolint:errcheck // best effort; the task is gone
+				w.metrics.Failed.WithLabelValues(deviceOfQueue(w.cfg.Prefix, queue), string(ReasonExpired)).Inc()
 				n++
 			}
 			if len(tasks) < 500 {
 				break
 			}
-			if len(del) > 0 {
+			if n > before {
 				page-- // deleted tasks shift the pages
 			}
 		}
 	}
 	return n, nil
 }
+
+// deviceOfQueue is the inverse of job.QueueName.
+func deviceOfQueue(prefix, queue string) string { return strings.TrimPrefix(queue, prefix+"dev:") }

@@ -87,7 +87,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 		api := producer.NewServer(producer.Deps{
 			Log: log, Redis: rdb, Accepter: acc, Status: st, Devices: watcher, Registry: reg,
 			Metrics: m, PublicURL: cfg.PublicURL, MaxBody: cfg.MaxBodyBytes, Prefix: cfg.RedisPrefix,
-			PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap,
+			PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap, LogPhones: cfg.LogPhones == "full",
 		})
 		ln, err := listen(cfg.Addr)
 		if err != nil {

@@ -48,6 +48,7 @@ type Config struct {
 
 	LogFormat string // WACARD_LOG_FORMAT: json | text
 	LogLevel  string // WACARD_LOG_LEVEL: debug | info | warn | error
+	LogPhones string // WACARD_LOG_PHONES: mask (default) | full
 }
 
 // Getenv is os.Getenv's shape, so tests can pass a map.
@@ -87,6 +88,7 @@ func Load(getenv Getenv) (Config, error) {
 		DailyCap:              p.int("WACARD_DAILY_CAP", 0),
 		LogFormat:             p.str("WACARD_LOG_FORMAT", "text"),
 		LogLevel:              p.str("WACARD_LOG_LEVEL", "info"),
+		LogPhones:             p.str("WACARD_LOG_PHONES", "mask"),
 	}
 	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
 		return Config{}, err
@@ -176,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("WACARD_LOG_FORMAT", "must be json or text")
+	}
+	if c.LogPhones != "mask" && c.LogPhones != "full" {
+		bad("WACARD_LOG_PHONES", "must be mask or full")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -45,6 +45,7 @@ func TestDefaults(t *testing.T) {
 		SandboxTimelockSuffix: "4630",
 		WorkerCapacity:        1000,
 		LogFormat:             "text",
+		LogPhones:             "mask",
 		LogLevel:              "info",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -123,6 +124,7 @@ func TestEveryVariable(t *testing.T) {
 		SandboxTimelockSuffix: "4630",
 		WorkerCapacity:        1000,
 		LogFormat:             "json",
+		LogPhones:             "mask",
 		LogLevel:              "debug",
 	}
 	if !reflect.DeepEqual(got, want) {

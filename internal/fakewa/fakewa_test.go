@@ -66,6 +66,9 @@ func TestSendContactMessage(t *testing.T) {
 	if err := srv.WaitConnections(ctx, cli.Store.GetJID(), 1); err != nil {
 		t.Fatal(err)
 	}
+	if n := srv.Logins(cli.Store.GetJID()); n != 1 {
+		t.Errorf("Logins = %d, want 1", n)
+	}
 
 	msg := contactCard("Alice Example")
 	const id = types.MessageID("3EB0FAKEWA000001")

@@ -36,6 +36,7 @@ func (s *Server) afterHandshake(c *conn) {
 		reason = 401
 	default:
 		c.jid = jid
+		s.logins[jid]++
 	}
 	s.mu.Unlock()
 
@@ -69,6 +70,23 @@ func (c *conn) loggedInLocked() bool { return !c.jid.IsEmpty() }
 // logged-in connections if jid is empty).
 func (s *Server) Connections(jid types.JID) int {
 	return len(s.liveConns(jid, true))
+}
+
+// Logins reports how many times jid has logged in since the fake started
+// (every device together if jid is empty), counting reconnects. Unlike
+// Connections it also counts a connection that has closed again, so a test
+// can check that a client stayed away.
+func (s *Server) Logins(jid types.JID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !jid.IsEmpty() {
+		return s.logins[jid]
+	}
+	n := 0
+	for _, c := range s.logins {
+		n += c
+	}
+	return n
 }
 
 // WaitConnections blocks until jid has exactly n logged-in connections (all

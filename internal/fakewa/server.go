@@ -44,6 +44,7 @@ type Server struct {
 	faults     faultState
 	changed    chan struct{} // closed and replaced whenever state changes
 	iqsByXMLNS map[string]int
+	logins     map[types.JID]int // successful logins per device, ever
 }
 
 // New starts a Server that lives until tb finishes, and makes whatsmeow trust
@@ -61,6 +62,7 @@ func New(tb testing.TB) *Server {
 		pairings:   make(map[string]*pairing),
 		changed:    make(chan struct{}),
 		iqsByXMLNS: make(map[string]int),
+		logins:     make(map[types.JID]int),
 	}
 	chain, err := newCertChain(processRootKey(), *s.static.Pub, time.Now())
 	if err != nil {

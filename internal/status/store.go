@@ -143,7 +143,8 @@ if not cur then return {-1, ''} end
 if not string.find(ARGV[3], ',' .. cur .. ',', 1, true) then return {0, cur} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
 for i = 8, #ARGV, 2 do
-  if ARGV[i+1] ~= '' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+  if ARGV[i+1] == '-' then redis.call('HDEL', KEYS[1], ARGV[i])
+  elseif ARGV[i+1] ~= '' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
 end
 redis.call('RPUSH', KEYS[2], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4])
 redis.call('LTRIM', KEYS[2], -200, -1)
@@ -186,6 +187,9 @@ func (s *Store) Move(ctx context.Context, id string, c Change) (Result, State, e
 	add("sandbox", c.Sandbox)
 	switch c.To {
 	case Sent:
+		// An earlier attempt's error stays in the history, not on a sent record.
+		add("last_error", "-")
+		add("error_class", "-")
 		add("sent_at", strconv.FormatInt(now, 10))
 		add("finished_at", strconv.FormatInt(now, 10))
 	case Delivered:

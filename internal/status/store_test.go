@@ -289,9 +289,12 @@ func TestLifecycle(t *testing.T) {
 	if got.State != Sent || got.Attempts != 2 {
 		t.Errorf("state %q attempts %d, want sent 2", got.State, got.Attempts)
 	}
-	// An empty LastError leaves the previous one: it explains the retry.
-	if got.LastError != "timeout" || got.ErrorClass != "timeout" {
-		t.Errorf("LastError %q ErrorClass %q, want the retry's", got.LastError, got.ErrorClass)
+	// A sent record carries no error; the retry's error stays in its history note.
+	if got.LastError != "" || got.ErrorClass != "" {
+		t.Errorf("LastError %q ErrorClass %q on a sent record, want none", got.LastError, got.ErrorClass)
+	}
+	if got.History[2].Note != "attempt 1 | timeout" {
+		t.Errorf("retry note %q, want the retry's error", got.History[2].Note)
 	}
 	if got.Sandbox != `{"conversation":"x"}` {
 		t.Errorf("Sandbox = %q", got.Sandbox)
