@@ -38,6 +38,10 @@ type sendResult struct {
 type sandboxConn struct {
 	failSuffix, flakySuffix, timelockSuffix string
 	log                                     sendLog
+	// deliveredAfter and readAfter, when > 0, make the sandbox emit delivery
+	// and read receipts for each sent message, as a phone would.
+	deliveredAfter, readAfter time.Duration
+	onReceipt                 func(whatsapp.Receipt)
 
 	mu   sync.Mutex
 	seen map[string]bool // messages that met the simulated timelock
@@ -92,7 +96,25 @@ func (s *sandboxConn) Send(ctx context.Context, id string, to types.JID, msg *wa
 	if err := s.log.add(ctx, id); err != nil {
 		return sendResult{}, &TransientError{Reason: ReasonSandbox, Err: fmt.Errorf("sandbox: record send: %w", err)}
 	}
+	s.scheduleReceipts(id, to)
 	return sendResult{At: time.Now().UTC(), Sandbox: string(b)}, nil
+}
+
+func (s *sandboxConn) scheduleReceipts(id string, to types.JID) {
+	if s.onReceipt == nil {
+		return
+	}
+	emit := func(typ string) func() {
+		return func() {
+			s.onReceipt(whatsapp.Receipt{IDs: []string{id}, Type: typ, At: time.Now().UTC(), Chat: to.String()})
+		}
+	}
+	if s.deliveredAfter > 0 {
+		time.AfterFunc(s.deliveredAfter, emit(whatsapp.ReceiptDelivered))
+	}
+	if s.readAfter > 0 {
+		time.AfterFunc(s.readAfter, emit(whatsapp.ReceiptRead))
+	}
 }
 
 // timelocked reports whether id already met its one simulated timelock, and

@@ -21,9 +21,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wctx, stopBackground := context.WithCancel(ctx)
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); w.watcher.Run(wctx) }()
 	go func() { defer wg.Done(); w.listenWake(wctx) }()
+	go func() { defer wg.Done(); w.listenLogin(wctx) }()
 	defer func() {
 		w.releaseAll()
 		stopBackground()

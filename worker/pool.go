@@ -39,6 +39,9 @@ type pool struct {
 	connState device.Conn
 	connWhy   string
 
+	ctx       context.Context // the pool's life, for work it starts (logins)
+	loggingIn bool
+
 	// Touched only by run's goroutine.
 	srv        *asynq.Server
 	idleSince  time.Time
@@ -114,6 +117,9 @@ func (p *pool) conn() conn {
 // sends finish (asynq's shutdown timeout) and disconnects.
 func (p *pool) run(ctx context.Context) {
 	defer close(p.done)
+	p.mu.Lock()
+	p.ctx = ctx
+	p.mu.Unlock()
 	p.w.metrics.DeviceOwned.WithLabelValues(p.dev.ID).Set(1)
 	defer p.w.metrics.DeviceOwned.DeleteLabelValues(p.dev.ID)
 	defer p.w.metrics.QueueSize.DeletePartialMatch(map[string]string{"device": p.dev.ID})
@@ -287,7 +293,9 @@ func (p *pool) open(ctx context.Context) {
 		p.mu.Lock()
 		p.c = &sandboxConn{failSuffix: p.w.cfg.SandboxFailSuffix, flakySuffix: p.w.cfg.SandboxFlakySuffix,
 			timelockSuffix: p.w.cfg.SandboxTimelockSuffix,
-			log:            sendLog{rdb: p.w.rdb, key: p.w.cfg.Prefix + "sandbox:log:" + p.dev.ID, worker: p.w.cfg.ID}}
+			deliveredAfter: p.w.cfg.SandboxDeliveredAfter, readAfter: p.w.cfg.SandboxReadAfter,
+			onReceipt: func(r whatsapp.Receipt) { p.w.receipt(p.dev.ID, r) },
+			log:       sendLog{rdb: p.w.rdb, key: p.w.cfg.Prefix + "sandbox:log:" + p.dev.ID, worker: p.w.cfg.ID}}
 		p.mu.Unlock()
 		p.setConn(device.ConnConnected, "sandbox")
 		return

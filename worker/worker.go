@@ -38,6 +38,9 @@ type Config struct {
 	// reach-out timelock (error 463) once, pausing the device.
 	SandboxTimelockSuffix string
 	TimelockPause         time.Duration // how long a 463 pauses a device
+	// Sandbox receipts (0 = none) and simulated login.
+	SandboxDeliveredAfter, SandboxReadAfter time.Duration
+	SandboxLoginAfter, SandboxQRRotate      time.Duration
 
 	PollInterval    time.Duration // asynq's poll while a pool is active
 	ActiveCheck     time.Duration // how often an active pool checks for idleness
@@ -70,6 +73,8 @@ func (c Config) withDefaults() Config {
 	def(&c.ShutdownTimeout, 10*time.Second)
 	def(&c.LeaseTTL, 15*time.Second)
 	def(&c.TimelockPause, 15*time.Minute)
+	def(&c.SandboxLoginAfter, 6*time.Second)
+	def(&c.SandboxQRRotate, 2*time.Second)
 	if c.Capacity == 0 {
 		c.Capacity = 1000
 	}
@@ -82,6 +87,7 @@ func (c Config) withDefaults() Config {
 // sessionStore opens WhatsApp sessions; *whatsapp.Store implements it.
 type sessionStore interface {
 	Session(ctx context.Context, jid types.JID, opts whatsapp.Options) (*whatsapp.Session, error)
+	LoginFlow(ctx context.Context, pairPhone string, opts whatsapp.Options) (<-chan whatsapp.LoginUpdate, error)
 }
 
 var _ sessionStore = (*whatsapp.Store)(nil)

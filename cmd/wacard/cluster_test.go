@@ -132,11 +132,13 @@ func startCluster(t *testing.T, workers int, env map[string]string) *cluster {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
 	base := map[string]string{
-		"WACARD_REDIS_URL":    redistest.URL(),
-		"WACARD_REDIS_PREFIX": prefix,
-		"WACARD_DATA_DIR":     t.TempDir(),
-		"WACARD_METRICS_ADDR": "off",
-		"WACARD_LEASE_TTL":    "3s",
+		"WACARD_REDIS_URL":               redistest.URL(),
+		"WACARD_REDIS_PREFIX":            prefix,
+		"WACARD_DATA_DIR":                t.TempDir(),
+		"WACARD_METRICS_ADDR":            "off",
+		"WACARD_LEASE_TTL":               "3s",
+		"WACARD_SANDBOX_DELIVERED_AFTER": "off",
+		"WACARD_SANDBOX_READ_AFTER":      "off",
 	}
 	for k, v := range env {
 		base[k] = v

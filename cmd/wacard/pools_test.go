@@ -139,3 +139,31 @@ func TestTimelockPausesThenResumeSends(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxLoginThroughRedis: a login requested through the registry is run
+// by the worker holding the device, which publishes rotating QR codes and then
+// the connected state.
+func TestSandboxLoginThroughRedis(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, map[string]string{"WACARD_SANDBOX_LOGIN_AFTER": "2500ms"})
+	reg := device.NewRegistry(s.rdb, s.prefix)
+	ctx := context.Background()
+	waitUntil(t, 10*time.Second, "a worker holding the device", func() bool {
+		o, _ := reg.Owner(ctx, "my-device")
+		return o != ""
+	})
+	if err := reg.RequestLogin(ctx, device.LoginRequest{DeviceID: "my-device"}); err != nil {
+		t.Fatal(err)
+	}
+	qrs := map[string]bool{}
+	waitUntil(t, 10*time.Second, "connected after rotating QR codes", func() bool {
+		l, ok, _ := reg.GetLogin(ctx, "my-device")
+		if ok && l.QR != "" {
+			qrs[l.QR] = true
+		}
+		return ok && l.Status == device.LoginConnected
+	})
+	if len(qrs) < 2 {
+		t.Fatalf("saw %d QR codes, want the code to rotate", len(qrs))
+	}
+}

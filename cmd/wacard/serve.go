@@ -109,7 +109,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 			SendTimeout: cfg.SendTimeout, OfflineGrace: cfg.OfflineGrace,
 			SandboxFailSuffix: cfg.SandboxFailSuffix, SandboxFlakySuffix: cfg.SandboxFlakySuffix,
 			SandboxTimelockSuffix: cfg.SandboxTimelockSuffix, TimelockPause: cfg.TimelockPause,
-			LeaseTTL: cfg.LeaseTTL, Capacity: cfg.WorkerCapacity, PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap,
+			SandboxDeliveredAfter: cfg.SandboxDeliveredAfter, SandboxReadAfter: cfg.SandboxReadAfter,
+			SandboxLoginAfter: cfg.SandboxLoginAfter,
+			LeaseTTL:          cfg.LeaseTTL, Capacity: cfg.WorkerCapacity, PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap,
 		}, worker.Deps{Log: log, Redis: rdb, Status: st, Registry: reg, Metrics: m, WhatsApp: wa, ClientHook: hooks.clientHook})
 		goRun("worker", func() error { return w.Run(ctx) })
 		if roles&roleAPI == 0 && cfg.MetricsAddr != "" {

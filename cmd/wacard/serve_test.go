@@ -37,6 +37,9 @@ func startServe(t *testing.T, env map[string]string) *stack {
 		"WACARD_REDIS_PREFIX":    prefix,
 		"WACARD_DATA_DIR":        t.TempDir(),
 		"WACARD_SANDBOX_DEVICES": "my-device",
+		// Tests that want sandbox receipts turn them on; the others assert exact histories.
+		"WACARD_SANDBOX_DELIVERED_AFTER": "off",
+		"WACARD_SANDBOX_READ_AFTER":      "off",
 	}
 	for k, v := range env {
 		base[k] = v
@@ -256,5 +259,31 @@ func TestRunRejectsBadConfigByName(t *testing.T) {
 	}
 	if err := run(context.Background(), nil, func(string) string { return "" }, nil, &out, &out); exitCode(err) != 2 {
 		t.Fatalf("no command: %v", err)
+	}
+}
+
+func TestSandboxReceiptsMoveForwardOnly(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, map[string]string{"WACARD_SANDBOX_DELIVERED_AFTER": "100ms", "WACARD_SANDBOX_READ_AFTER": "300ms"})
+	id := s.accept(`{"phone":"6289685024992","contact_name":"Receipts","contact_phone":"6281234567890"}`)
+	deadline := time.Now().Add(10 * time.Second)
+	var r record
+	for {
+		_, e := s.get("/messages/" + id)
+		_ = json.Unmarshal(e.Results, &r)
+		if r.State == "read" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never read: %+v", r)
+		}
+		time.Sleep(20 * time.Millisecond) // deadline poll interval
+	}
+	var states []string
+	for _, h := range r.History {
+		states = append(states, h.State)
+	}
+	if strings.Join(states, ",") != "queued,sending,sent,delivered,read" {
+		t.Fatalf("history %v", states)
 	}
 }

@@ -31,6 +31,10 @@ type Config struct {
 	// reach-out timelock (error 463) once, pausing the device.
 	SandboxTimelockSuffix string
 	TimelockPause         time.Duration // WACARD_TIMELOCK_PAUSE: how long error 463 pauses a device
+	// WACARD_SANDBOX_DELIVERED_AFTER / _READ_AFTER: delays of the receipts a
+	// sandbox device emits ("off" = none); WACARD_SANDBOX_LOGIN_AFTER: how
+	// long a sandbox device's simulated login takes.
+	SandboxDeliveredAfter, SandboxReadAfter, SandboxLoginAfter time.Duration
 
 	WorkerID          string        // WACARD_WORKER_ID
 	WorkerConcurrency int           // WACARD_WORKER_CONCURRENCY: concurrent sends per device
@@ -74,6 +78,9 @@ func Load(getenv Getenv) (Config, error) {
 		SandboxFlakySuffix:    p.off(p.str("WACARD_SANDBOX_FLAKY_SUFFIX", "9999")),
 		SandboxTimelockSuffix: p.off(p.str("WACARD_SANDBOX_TIMELOCK_SUFFIX", "4630")),
 		TimelockPause:         p.dur("WACARD_TIMELOCK_PAUSE", 15*time.Minute),
+		SandboxDeliveredAfter: p.durOff("WACARD_SANDBOX_DELIVERED_AFTER", 2*time.Second),
+		SandboxReadAfter:      p.durOff("WACARD_SANDBOX_READ_AFTER", 5*time.Second),
+		SandboxLoginAfter:     p.dur("WACARD_SANDBOX_LOGIN_AFTER", 6*time.Second),
 		WorkerID:              p.str("WACARD_WORKER_ID", fmt.Sprintf("%s-%d", host, os.Getpid())),
 		WorkerConcurrency:     p.int("WACARD_WORKER_CONCURRENCY", 4),
 		MaxRetry:              p.int("WACARD_MAX_RETRY", 8),
@@ -157,6 +164,12 @@ func (c Config) Validate() error {
 	}
 	if c.OfflineGrace < time.Second {
 		bad("WACARD_OFFLINE_GRACE", "must be at least 1s")
+	}
+	if c.SandboxDeliveredAfter < 0 || c.SandboxReadAfter < 0 {
+		bad("WACARD_SANDBOX_DELIVERED_AFTER", "and WACARD_SANDBOX_READ_AFTER must be durations or off")
+	}
+	if c.SandboxLoginAfter < time.Second {
+		bad("WACARD_SANDBOX_LOGIN_AFTER", "must be at least 1s")
 	}
 	if c.TimelockPause < time.Second {
 		bad("WACARD_TIMELOCK_PAUSE", "must be at least 1s")
@@ -245,6 +258,14 @@ func (p *parser) int(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// durOff is dur where "off" means 0 (the feature is disabled).
+func (p *parser) durOff(name string, def time.Duration) time.Duration {
+	if strings.EqualFold(strings.TrimSpace(p.getenv(name)), "off") {
+		return 0
+	}
+	return p.dur(name, def)
 }
 
 func (p *parser) dur(name string, def time.Duration) time.Duration {

@@ -21,6 +21,39 @@ type Store struct {
 	prefix    string
 	retention time.Duration
 	now       func() time.Time
+	events    bool
+}
+
+// EventsKey is the outbox list of state-change events (see WithEvents).
+func (s *Store) EventsKey() string { return s.prefix + "events" }
+
+// WithEvents makes every move to sent, delivered, read, failed or cancelled,
+// and every batch reaching its last final item, append an event to the
+// outbox list EventsKey in the same atomic step as the state change, so a
+// crash can never lose one. Webhook delivery consumes the outbox.
+func (s *Store) WithEvents() *Store {
+	c := *s
+	c.events = true
+	return &c
+}
+
+// Event kinds in the outbox, as webhooks name them.
+const (
+	EventSent           = "message.sent"
+	EventDelivered      = "message.delivered"
+	EventRead           = "message.read"
+	EventFailed         = "message.failed"
+	EventCancelled      = "message.cancelled"
+	EventBatchCompleted = "batch.completed"
+)
+
+// OutboxEvent is one entry of the outbox.
+type OutboxEvent struct {
+	Event     string `json:"event"`
+	MessageID string `json:"message_id,omitempty"`
+	BatchID   string `json:"batch_id,omitempty"`
+	DeviceID  string `json:"device_id,omitempty"`
+	At        int64  `json:"at"` // unix milliseconds
 }
 
 // NewStore returns a Store writing keys under prefix, kept for retention after
@@ -95,6 +128,9 @@ func (s *Store) BatchCounts(ctx context.Context, batchID string) (map[State]int,
 	}
 	out := make(map[State]int, len(m))
 	for k, v := range m {
+		if !State(k).Valid() {
+			continue // e.g. the running count of final items
+		}
 		if n, _ := strconv.Atoi(v); n != 0 {
 			out[State(k)] = n
 		}
@@ -142,7 +178,7 @@ local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return {-1, ''} end
 if not string.find(ARGV[3], ',' .. cur .. ',', 1, true) then return {0, cur} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   if ARGV[i+1] == '-' then redis.call('HDEL', KEYS[1], ARGV[i])
   elseif ARGV[i+1] ~= '' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
 end
@@ -150,9 +186,16 @@ redis.call('RPUSH', KEYS[2], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4])
 redis.call('LTRIM', KEYS[2], -200, -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local final = {sent=true, delivered=true, read=true, failed=true, cancelled=true}
+local dev = redis.call('HGET', KEYS[1], 'device') or ''
 if ARGV[1] == 'sent' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
-  local dev, rcpt = redis.call('HGET', KEYS[1], 'device'), redis.call('HGET', KEYS[1], 'recipient')
-  if dev and rcpt then redis.call('ZREM', ARGV[6] .. 'order:' .. dev .. ':' .. rcpt, ARGV[7]) end
+  local rcpt = redis.call('HGET', KEYS[1], 'recipient')
+  if rcpt then redis.call('ZREM', ARGV[6] .. 'order:' .. dev .. ':' .. rcpt, ARGV[7]) end
+end
+local events = ARGV[8] == '1'
+local evkey = ARGV[6] .. 'events'
+if events and final[ARGV[1]] then
+  redis.call('RPUSH', evkey, cjson.encode({event = 'message.' .. ARGV[1], message_id = ARGV[7], device_id = dev, at = tonumber(ARGV[2])}))
 end
 local batch = redis.call('HGET', KEYS[1], 'batch')
 if batch and batch ~= '' then
@@ -164,6 +207,13 @@ if batch and batch ~= '' then
     local fk = ARGV[6] .. 'batch:' .. batch .. ':failed'
     redis.call('RPUSH', fk, ARGV[7])
     redis.call('PEXPIRE', fk, ARGV[5])
+  end
+  if final[ARGV[1]] and not final[cur] then
+    local done = redis.call('HINCRBY', ck, 'final', 1)
+    local total = tonumber(redis.call('HGET', ARGV[6] .. 'batch:' .. batch, 'total') or '-1')
+    if done == total and events then
+      redis.call('RPUSH', evkey, cjson.encode({event = 'batch.completed', batch_id = batch, device_id = dev, at = tonumber(ARGV[2])}))
+    end
   end
 end
 return {1, cur}
@@ -177,7 +227,11 @@ func (s *Store) Move(ctx context.Context, id string, c Change) (Result, State, e
 	}
 	now := s.now().UnixMilli()
 	from := "," + joinStates(allowedFrom[c.To]) + ","
-	args := []any{string(c.To), now, from, c.Note, s.retention.Milliseconds(), s.prefix, id}
+	ev := "0"
+	if s.events {
+		ev = "1"
+	}
+	args := []any{string(c.To), now, from, c.Note, s.retention.Milliseconds(), s.prefix, id, ev}
 	add := func(k, v string) { args = append(args, k, v) }
 	if c.Attempts > 0 {
 		add("attempts", strconv.Itoa(c.Attempts))

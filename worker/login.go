@@ -1,0 +1,153 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/wacard/wacard/internal/device"
+	"github.com/wacard/wacard/worker/whatsapp"
+)
+
+// listenLogin runs login requests for the devices this worker holds. The API
+// publishes them (device.Registry.RequestLogin) and reads the progress this
+// worker writes (SetLogin), so a browser can log in a device whichever worker
+// holds it.
+func (w *Worker) listenLogin(ctx context.Context) {
+	sub := w.rdb.Subscribe(ctx, w.registry.LoginChannel())
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			var req device.LoginRequest
+			if json.Unmarshal([]byte(m.Payload), &req) != nil {
+				continue
+			}
+			if p := w.pool(req.DeviceID); p != nil {
+				p.startLogin(req)
+			}
+		}
+	}
+}
+
+// startLogin runs one login at a time for the pool's device, bounded by the
+// pool's life: losing the device ends the login.
+func (p *pool) startLogin(req device.LoginRequest) {
+	p.mu.Lock()
+	if p.loggingIn || p.ctx == nil {
+		p.mu.Unlock()
+		return
+	}
+	p.loggingIn = true
+	ctx := p.ctx
+	p.mu.Unlock()
+	go func() {
+		defer func() {
+			p.mu.Lock()
+			p.loggingIn = false
+			p.mu.Unlock()
+		}()
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		var err error
+		if p.dev.Kind == device.KindSandbox {
+			err = p.sandboxLogin(lctx, req)
+		} else {
+			err = p.whatsappLogin(lctx, req)
+		}
+		if err != nil {
+			p.log.Warn("login failed", "err", err)
+			p.setLogin(device.Login{Status: device.LoginFailed, Error: err.Error()})
+		}
+	}()
+}
+
+func (p *pool) setLogin(l device.Login) {
+	l.Worker = p.w.cfg.ID
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.w.registry.SetLogin(ctx, p.dev.ID, l); err != nil {
+		p.log.Warn("could not record login progress", "err", err)
+	}
+}
+
+// whatsappLogin pairs the device through whatsmeow and records its new JID;
+// the registry change restarts the pool with a session for it.
+func (p *pool) whatsappLogin(ctx context.Context, req device.LoginRequest) error {
+	if p.dev.JID != "" {
+		return fmt.Errorf("device %s is already logged in as %s; log it out first", p.dev.ID, p.dev.JID)
+	}
+	if p.w.wa == nil {
+		return fmt.Errorf("this worker has no WhatsApp store")
+	}
+	updates, err := p.w.wa.LoginFlow(ctx, req.Phone, whatsapp.Options{Log: p.log, ClientHook: p.w.clientHook})
+	if err != nil {
+		return err
+	}
+	for u := range updates {
+		switch {
+		case u.Done && u.Err != nil:
+			return u.Err
+		case u.Done:
+			if _, err := p.w.registry.Update(context.WithoutCancel(ctx), p.dev.ID, func(d *device.Device) error {
+				d.JID = u.JID.String()
+				return nil
+			}); err != nil {
+				return err
+			}
+			p.setLogin(device.Login{Status: device.LoginConnected, JID: u.JID.String()})
+			return nil
+		case u.PairCode != "":
+			p.setLogin(device.Login{Status: device.LoginPairCode, PairCode: u.PairCode})
+		case u.QR != "":
+			p.setLogin(device.Login{Status: device.LoginQR, QR: u.QR})
+		}
+	}
+	return fmt.Errorf("login ended without a result")
+}
+
+// sandboxLogin simulates WhatsApp's login: QR codes that rotate, or a
+// pairing code, then a connected device after SandboxLoginAfter.
+func (p *pool) sandboxLogin(ctx context.Context, req device.LoginRequest) error {
+	done := time.NewTimer(p.w.cfg.SandboxLoginAfter)
+	defer done.Stop()
+	rotate := time.NewTicker(p.w.cfg.SandboxQRRotate)
+	defer rotate.Stop()
+	show := func() {
+		if req.Phone != "" {
+			p.setLogin(device.Login{Status: device.LoginPairCode, PairCode: randomCode(8)})
+			return
+		}
+		p.setLogin(device.Login{Status: device.LoginQR, QR: "2@" + randomCode(32) + ",sandbox," + p.dev.ID})
+	}
+	show()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-rotate.C:
+			if req.Phone == "" {
+				show()
+			}
+		case <-done.C:
+			p.setLogin(device.Login{Status: device.LoginConnected, JID: "sandbox:" + p.dev.ID})
+			return nil
+		}
+	}
+}
+
+func randomCode(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	s := base64.RawURLEncoding.EncodeToString(b)
+	return s[:n]
+}
