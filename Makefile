@@ -11,8 +11,9 @@ help: ## list the targets
 run: ## run the API and worker with a sandbox device "demo" on :3000 (needs Redis)
 	WACARD_SANDBOX_DEVICES=$${WACARD_SANDBOX_DEVICES:-demo} $(GO) run -ldflags "$(LDFLAGS)" ./cmd/wacard serve
 
-test: ## start Redis/Postgres if needed, then vet, check formatting and run every test
+test: ## start Redis/Postgres if needed, check deploy/ (installs prometheus), then vet, check formatting and run every test
 	./.ci/services
+	./deploy/check.sh
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...

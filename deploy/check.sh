@@ -10,6 +10,11 @@
 #      alert's runbook_url anchor exists in docs/metrics.md
 #   5. docker compose config (only if a compose CLI is installed; skipped otherwise)
 #
+# The Go tests in internal/metrics hold the metric list below, the dashboard
+# and the alerts to what the code registers; cmd/wacard/prometheus_test.go runs
+# the rules and the dashboard queries on a real Prometheus (the server binary
+# of the same Debian package).
+#
 # promtool comes from Debian's `prometheus` package; if it is missing the script
 # installs it (needs root or sudo). The install is run under a policy-rc.d that
 # forbids starting services, so it leaves no Prometheus server listening on

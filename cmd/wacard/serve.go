@@ -17,6 +17,7 @@ import (
 	"github.com/wacard/wacard/internal/device"
 	"github.com/wacard/wacard/internal/metrics"
 	"github.com/wacard/wacard/internal/status"
+	"github.com/wacard/wacard/internal/webhook"
 	"github.com/wacard/wacard/producer"
 	"github.com/wacard/wacard/worker"
 	"github.com/wacard/wacard/worker/whatsapp"
@@ -50,6 +51,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 
 	m := metrics.New(version)
 	st := status.NewStore(rdb, cfg.RedisPrefix, cfg.StatusRetention)
+	if len(cfg.WebhookEndpoints) > 0 {
+		st = st.WithEvents() // every state change also writes the webhook outbox
+	}
 	reg := device.NewRegistry(rdb, cfg.RedisPrefix)
 	for _, id := range cfg.SandboxDevices {
 		if err := reg.Ensure(ctx, device.Device{ID: id, Kind: device.KindSandbox}); err != nil {
@@ -60,7 +64,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 8) // one slot per goRun, so a failing part never blocks
 	goRun := func(name string, fn func() error) {
 		wg.Add(1)
 		go func() {
@@ -88,7 +92,21 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 			Log: log, Redis: rdb, Accepter: acc, Status: st, Devices: watcher, Registry: reg,
 			Metrics: m, PublicURL: cfg.PublicURL, MaxBody: cfg.MaxBodyBytes, Prefix: cfg.RedisPrefix,
 			PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap, LogPhones: cfg.LogPhones == "full",
+			Admin:   producer.AdminOptions{UI: cfg.AdminUI, Writable: !cfg.AdminReadOnly},
+			APIKeys: cfg.APIKeys, SeparateOps: cfg.OpsAddr != "",
 		})
+		if len(cfg.APIKeys) == 0 {
+			log.Warn("WACARD_API_KEYS is empty: the API is open to anyone who can reach it")
+		}
+		if cfg.OpsAddr != "" {
+			ln, err := listen(cfg.OpsAddr)
+			if err != nil {
+				return err
+			}
+			metricsAddr = ln.Addr().String()
+			goRun("ops", func() error { return serveHTTP(ctx, ln, api.OpsHandler()) })
+			log.Info("health and metrics listening", "addr", metricsAddr)
+		}
 		ln, err := listen(cfg.Addr)
 		if err != nil {
 			return err
@@ -114,6 +132,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 			LeaseTTL:          cfg.LeaseTTL, Capacity: cfg.WorkerCapacity, PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap,
 		}, worker.Deps{Log: log, Redis: rdb, Status: st, Registry: reg, Metrics: m, WhatsApp: wa, ClientHook: hooks.clientHook})
 		goRun("worker", func() error { return w.Run(ctx) })
+		if len(cfg.WebhookEndpoints) > 0 {
+			wh := webhook.New(webhook.Config{
+				ID: cfg.WorkerID, Prefix: cfg.RedisPrefix, Endpoints: cfg.WebhookEndpoints,
+				Secret: string(cfg.WebhookSecret), MaxRetry: cfg.WebhookMaxRetry, Timeout: cfg.WebhookTimeout,
+			}, webhook.Deps{Log: log, Redis: rdb, Status: st, Metrics: m})
+			goRun("webhooks", func() error { return wh.Run(ctx) })
+		}
 		if roles&roleAPI == 0 && cfg.MetricsAddr != "" {
 			ln, err := listen(cfg.MetricsAddr)
 			if err != nil {

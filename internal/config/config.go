@@ -12,17 +12,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wacard/wacard/internal/webhook"
 )
 
 // Config is the whole configuration of every wacard process.
 type Config struct {
-	Addr        string // WACARD_ADDR: API listen address
-	MetricsAddr string // WACARD_METRICS_ADDR: worker metrics/health listen address ("off" = none)
-	RedisURL    string // WACARD_REDIS_URL
-	RedisPrefix string // WACARD_REDIS_PREFIX: prefix of every key and queue wacard writes
-	DataDir     string // WACARD_DATA_DIR
-	DatabaseURL string // WACARD_DATABASE_URL: Postgres for the device store; "" = SQLite in DataDir
-	PublicURL   string // WACARD_PUBLIC_URL: base of status URLs in responses ("" = relative)
+	Addr        string   // WACARD_ADDR: API listen address
+	MetricsAddr string   // WACARD_METRICS_ADDR: worker metrics/health listen address ("off" = none)
+	RedisURL    string   // WACARD_REDIS_URL
+	RedisPrefix string   // WACARD_REDIS_PREFIX: prefix of every key and queue wacard writes
+	DataDir     string   // WACARD_DATA_DIR
+	DatabaseURL string   // WACARD_DATABASE_URL: Postgres for the device store; "" = SQLite in DataDir
+	PublicURL   string   // WACARD_PUBLIC_URL: base of status URLs in responses ("" = relative)
+	APIKeys     []APIKey // WACARD_API_KEYS: keys the API accepts; none = open API
+	OpsAddr     string   // WACARD_OPS_ADDR: separate listener for the API's /healthz, /readyz, /metrics ("" = API port)
 
 	SandboxDevices     []string // WACARD_SANDBOX_DEVICES
 	SandboxFailSuffix  string   // WACARD_SANDBOX_FAIL_SUFFIX: recipients ending in it fail permanently
@@ -50,9 +54,19 @@ type Config struct {
 	PacePerMinute  int           // WACARD_PACE_PER_MINUTE: default sends per minute per device; 0 = off
 	DailyCap       int           // WACARD_DAILY_CAP: default sends per device per UTC day; 0 = none
 
+	AdminUI       bool // WACARD_ADMIN_UI: on|off — the asynqmon queue UI at /admin/queues (default off)
+	AdminReadOnly bool // WACARD_ADMIN_READONLY: true|false — the queue UI cannot change tasks (default true)
+
 	LogFormat string // WACARD_LOG_FORMAT: json | text
 	LogLevel  string // WACARD_LOG_LEVEL: debug | info | warn | error
 	LogPhones string // WACARD_LOG_PHONES: mask (default) | full
+
+	// WACARD_WEBHOOK_URLS: receivers of status events, each with an optional
+	// event filter (syntax in webhook.ParseEndpoints); none = webhooks off.
+	WebhookEndpoints []webhook.Endpoint
+	WebhookSecret    Secret        // WACARD_WEBHOOK_SECRET: HMAC-SHA256 key signing every request
+	WebhookMaxRetry  int           // WACARD_WEBHOOK_MAX_RETRY: retries after the first attempt
+	WebhookTimeout   time.Duration // WACARD_WEBHOOK_TIMEOUT: one delivery attempt
 }
 
 // Getenv is os.Getenv's shape, so tests can pass a map.
@@ -73,6 +87,8 @@ func Load(getenv Getenv) (Config, error) {
 		DataDir:               p.str("WACARD_DATA_DIR", "./data"),
 		DatabaseURL:           p.str("WACARD_DATABASE_URL", ""),
 		PublicURL:             strings.TrimRight(p.str("WACARD_PUBLIC_URL", ""), "/"),
+		APIKeys:               p.apiKeys("WACARD_API_KEYS"),
+		OpsAddr:               p.str("WACARD_OPS_ADDR", ""),
 		SandboxDevices:        p.list("WACARD_SANDBOX_DEVICES"),
 		SandboxFailSuffix:     p.off(p.str("WACARD_SANDBOX_FAIL_SUFFIX", "0000")),
 		SandboxFlakySuffix:    p.off(p.str("WACARD_SANDBOX_FLAKY_SUFFIX", "9999")),
@@ -93,9 +109,15 @@ func Load(getenv Getenv) (Config, error) {
 		WorkerCapacity:        p.int("WACARD_WORKER_CAPACITY", 1000),
 		PacePerMinute:         p.int("WACARD_PACE_PER_MINUTE", 0),
 		DailyCap:              p.int("WACARD_DAILY_CAP", 0),
+		AdminUI:               p.boolean("WACARD_ADMIN_UI", false),
+		AdminReadOnly:         p.boolean("WACARD_ADMIN_READONLY", true),
 		LogFormat:             p.str("WACARD_LOG_FORMAT", "text"),
 		LogLevel:              p.str("WACARD_LOG_LEVEL", "info"),
 		LogPhones:             p.str("WACARD_LOG_PHONES", "mask"),
+		WebhookEndpoints:      p.webhooks("WACARD_WEBHOOK_URLS"),
+		WebhookSecret:         Secret(p.str("WACARD_WEBHOOK_SECRET", "")),
+		WebhookMaxRetry:       p.int("WACARD_WEBHOOK_MAX_RETRY", 12),
+		WebhookTimeout:        p.dur("WACARD_WEBHOOK_TIMEOUT", 10*time.Second),
 	}
 	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
 		return Config{}, err
@@ -136,6 +158,7 @@ func (c Config) Validate() error {
 			bad("WACARD_PUBLIC_URL", "must be an absolute URL like https://wacard.example.com")
 		}
 	}
+	errs = append(errs, c.validateAccess()...)
 	for _, id := range c.SandboxDevices {
 		if err := ValidDeviceID(id); err != nil {
 			bad("WACARD_SANDBOX_DEVICES", "%q %v", id, err)
@@ -195,6 +218,18 @@ func (c Config) Validate() error {
 	if c.LogPhones != "mask" && c.LogPhones != "full" {
 		bad("WACARD_LOG_PHONES", "must be mask or full")
 	}
+	switch {
+	case len(c.WebhookEndpoints) > 0 && c.WebhookSecret == "":
+		bad("WACARD_WEBHOOK_SECRET", "required when WACARD_WEBHOOK_URLS is set (receivers check signatures with it)")
+	case c.WebhookSecret != "" && len(c.WebhookSecret) < 16:
+		bad("WACARD_WEBHOOK_SECRET", "must be at least 16 characters, e.g. from `openssl rand -hex 32`")
+	}
+	if c.WebhookMaxRetry < 0 || c.WebhookMaxRetry > 100 {
+		bad("WACARD_WEBHOOK_MAX_RETRY", "must be between 0 and 100")
+	}
+	if c.WebhookTimeout < time.Second || c.WebhookTimeout > 5*time.Minute {
+		bad("WACARD_WEBHOOK_TIMEOUT", "must be between 1s and 5m")
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -247,6 +282,30 @@ func (p *parser) list(name string) []string {
 	return out
 }
 
+// Secret is a value that must not show in logs or test failures: it prints as
+// a placeholder. Convert it with string() where it is used.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "(hidden)"
+}
+
+// GoString hides the value from %#v too.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// webhooks parses WACARD_WEBHOOK_URLS; a malformed value yields no endpoints.
+func (p *parser) webhooks(name string) []webhook.Endpoint {
+	eps, err := webhook.ParseEndpoints(p.getenv(name))
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w; the syntax is `<url>[|<event>,...]`, endpoints separated by spaces", name, err))
+		return nil
+	}
+	return eps
+}
+
 func (p *parser) int(name string, def int) int {
 	v := strings.TrimSpace(p.getenv(name))
 	if v == "" {
@@ -258,6 +317,20 @@ func (p *parser) int(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// boolean reads on/off, true/false, yes/no or 1/0.
+func (p *parser) boolean(name string, def bool) bool {
+	switch strings.ToLower(strings.TrimSpace(p.getenv(name))) {
+	case "":
+		return def
+	case "on", "true", "yes", "1":
+		return true
+	case "off", "false", "no", "0":
+		return false
+	}
+	p.errs = append(p.errs, fmt.Errorf("%s: must be on or off, got %q", name, p.getenv(name)))
+	return def
 }
 
 // durOff is dur where "off" means 0 (the feature is disabled).

@@ -47,9 +47,12 @@ func TestDefaults(t *testing.T) {
 		SandboxLoginAfter:     6 * time.Second,
 		SandboxTimelockSuffix: "4630",
 		WorkerCapacity:        1000,
+		AdminReadOnly:         true,
 		LogFormat:             "text",
 		LogPhones:             "mask",
 		LogLevel:              "info",
+		WebhookMaxRetry:       12,
+		WebhookTimeout:        10 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -129,9 +132,12 @@ func TestEveryVariable(t *testing.T) {
 		SandboxLoginAfter:     6 * time.Second,
 		SandboxTimelockSuffix: "4630",
 		WorkerCapacity:        1000,
+		AdminReadOnly:         true,
 		LogFormat:             "json",
 		LogPhones:             "mask",
 		LogLevel:              "debug",
+		WebhookMaxRetry:       12,
+		WebhookTimeout:        10 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
@@ -159,6 +165,9 @@ func TestValidValues(t *testing.T) {
 		{"WACARD_LOG_FORMAT": "text"},
 		{"WACARD_LOG_LEVEL": "warn"},
 		{"WACARD_LOG_LEVEL": "error"},
+		{"WACARD_API_KEYS": "0123456789abcdef"},
+		{"WACARD_API_KEYS": "0123456789abcdef:sales,support \n  fedcba9876543210"},
+		{"WACARD_OPS_ADDR": "127.0.0.1:9092"},
 	}
 	for _, m := range tests {
 		if _, err := Load(env(m)); err != nil {
@@ -208,6 +217,13 @@ func TestInvalidValues(t *testing.T) {
 		{"WACARD_LOG_FORMAT", "xml"},
 		{"WACARD_LOG_FORMAT", "JSON"},
 		{"WACARD_LOG_LEVEL", "trace"},
+		{"WACARD_API_KEYS", "short"},
+		{"WACARD_API_KEYS", "0123456789abcdef:"},
+		{"WACARD_API_KEYS", "0123456789abcdef:bad/id"},
+		{"WACARD_API_KEYS", "0123456789abcdef 0123456789abcdef:sales"},
+		{"WACARD_API_KEYS", "0123456789abcdef\x7f"},
+		{"WACARD_OPS_ADDR", "9092"},
+		{"WACARD_OPS_ADDR", ":3000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -308,6 +324,89 @@ func TestValidDeviceID(t *testing.T) {
 		err := ValidDeviceID(tt.id)
 		if (err == nil) != tt.ok {
 			t.Errorf("ValidDeviceID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
+		}
+	}
+}
+
+// TestWebhookVariables covers WACARD_WEBHOOK_*: the URL list syntax, and the
+// secret the URLs require. Each bad environment gets one error naming its variable.
+func TestWebhookVariables(t *testing.T) {
+	t.Parallel()
+	const secret = "0123456789abcdef"
+	ok := []struct {
+		env  map[string]string
+		want string // the endpoints, as Endpoint.String writes them, space separated
+	}{
+		{map[string]string{}, ""},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook", "WACARD_WEBHOOK_SECRET": secret}, "https://a.example/hook"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": " https://a.example/hook \n http://b.example:8080/h?x=1|message.failed,batch.completed ", "WACARD_WEBHOOK_SECRET": secret},
+			"https://a.example/hook http://b.example:8080/h?x=1|message.failed,batch.completed"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook|message.sent,https://b.example/hook", "WACARD_WEBHOOK_SECRET": secret},
+			"https://a.example/hook|message.sent https://b.example/hook"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://u:pw@a.example/hook", "WACARD_WEBHOOK_SECRET": secret}, "https://u:xxxxx@a.example/hook"},
+		{map[string]string{"WACARD_WEBHOOK_SECRET": secret, "WACARD_WEBHOOK_MAX_RETRY": "0", "WACARD_WEBHOOK_TIMEOUT": "5m"}, ""},
+	}
+	for _, tt := range ok {
+		c, err := Load(env(tt.env))
+		if err != nil {
+			t.Errorf("Load(%v): %v", tt.env, err)
+			continue
+		}
+		var got []string
+		for _, e := range c.WebhookEndpoints {
+			got = append(got, e.String())
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("Load(%v) endpoints %q, want %q", tt.env, got, tt.want)
+		}
+	}
+	bad := []struct {
+		env  map[string]string
+		name string
+	}{
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook"}, "WACARD_WEBHOOK_SECRET"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook", "WACARD_WEBHOOK_SECRET": "short"}, "WACARD_WEBHOOK_SECRET"},
+		{map[string]string{"WACARD_WEBHOOK_SECRET": "short"}, "WACARD_WEBHOOK_SECRET"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "ftp://a.example/hook", "WACARD_WEBHOOK_SECRET": secret}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "a.example/hook"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https:///nohost"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook#frag"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook|message.snet"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook|"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook|message.sent,,message.read"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook https://a.example/hook|message.read"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/%zz"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_URLS": "https://u:pw@a.example/hook|message.snet"}, "WACARD_WEBHOOK_URLS"},
+		{map[string]string{"WACARD_WEBHOOK_MAX_RETRY": "-1"}, "WACARD_WEBHOOK_MAX_RETRY"},
+		{map[string]string{"WACARD_WEBHOOK_MAX_RETRY": "101"}, "WACARD_WEBHOOK_MAX_RETRY"},
+		{map[string]string{"WACARD_WEBHOOK_MAX_RETRY": "lots"}, "WACARD_WEBHOOK_MAX_RETRY"},
+		{map[string]string{"WACARD_WEBHOOK_TIMEOUT": "500ms"}, "WACARD_WEBHOOK_TIMEOUT"},
+		{map[string]string{"WACARD_WEBHOOK_TIMEOUT": "6m"}, "WACARD_WEBHOOK_TIMEOUT"},
+		{map[string]string{"WACARD_WEBHOOK_TIMEOUT": "10"}, "WACARD_WEBHOOK_TIMEOUT"},
+	}
+	for _, tt := range bad {
+		_, err := Load(env(tt.env))
+		if err == nil {
+			t.Errorf("Load accepted %v", tt.env)
+			continue
+		}
+		if lines := strings.Split(err.Error(), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], tt.name+": ") {
+			t.Errorf("Load(%v) = %q, want one line starting %q", tt.env, err, tt.name+": ")
+		}
+		if strings.Contains(err.Error(), "pw@") {
+			t.Errorf("error shows a URL password: %v", err)
+		}
+	}
+	c, err := Load(env(map[string]string{"WACARD_WEBHOOK_URLS": "https://a.example/hook", "WACARD_WEBHOOK_SECRET": secret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.WebhookSecret) != secret {
+		t.Fatalf("secret %q", string(c.WebhookSecret))
+	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(f, c); strings.Contains(out, secret) {
+			t.Errorf("Sprintf(%q, config) shows the webhook secret: %s", f, out)
 		}
 	}
 }
