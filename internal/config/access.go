@@ -79,9 +79,9 @@ func (c Config) validateAccess() []error {
 		}
 	}
 	if c.OpsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+		if _, port, err := net.SplitHostPort(c.OpsAddr); err != nil {
 			bad("WACARD_OPS_ADDR", "must be host:port or empty (%v)", err)
-		} else if c.OpsAddr == c.Addr {
+		} else if c.OpsAddr == c.Addr && port != "0" { // port 0 picks a free port each time
 			bad("WACARD_OPS_ADDR", "must differ from WACARD_ADDR (leave it empty to serve health and metrics on the API port)")
 		}
 	}

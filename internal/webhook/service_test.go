@@ -290,8 +290,9 @@ func TestBatchCompletedPayload(t *testing.T) {
 }
 
 // TestTakeOverDeadDispatcher: events a dispatcher had in hand when it died
-// are dispatched by another once its heartbeat is stale, and an event that
-// was already enqueued before the crash is not delivered twice.
+// are dispatched by another once its heartbeat is stale, an event that was
+// already enqueued before the crash is not delivered twice, and a dispatcher
+// restarting under its old id dispatches its own leftovers.
 func TestTakeOverDeadDispatcher(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -319,10 +320,14 @@ func TestTakeOverDeadDispatcher(t *testing.T) {
 	}
 	f.rdb.RPush(ctx, d0.processing, first) // as if the LREM never happened
 	f.rdb.HSet(ctx, d0.beats, "d0", time.Now().Add(-time.Minute).UnixMilli())
+	own := status.OutboxEvent{Event: status.EventCancelled, MessageID: "3EB0JJJJJJJJJJJJJJJJJJ", DeviceID: "dev1", At: time.Now().UnixMilli()}
+	raw, _ := json.Marshal(own)
+	f.rdb.RPush(ctx, processingKey(f.prefix, "d1"), raw)
+	evs = append(evs, own)
 
 	f.start(t, Config{ID: "d1", Endpoints: []Endpoint{ep}, Heartbeat: 50 * time.Millisecond, StaleAfter: 200 * time.Millisecond})
 	ids := map[string]bool{}
-	for range 2 {
+	for range 3 {
 		ids[r.next(t).delivery] = true
 	}
 	for _, ev := range evs {
@@ -331,8 +336,8 @@ func TestTakeOverDeadDispatcher(t *testing.T) {
 		}
 	}
 	f.awaitQueueDrained(t)
-	if n := r.n.Load(); n != 2 {
-		t.Fatalf("receiver got %d requests, want 2 (no duplicate)", n)
+	if n := r.n.Load(); n != 3 {
+		t.Fatalf("receiver got %d requests, want 3 (no duplicate)", n)
 	}
 	if n := f.rdb.LLen(ctx, d0.processing).Val(); n != 0 {
 		t.Fatalf("dead dispatcher's list still holds %d", n)
