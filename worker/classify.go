@@ -68,6 +68,7 @@ var (
 	ErrNotOwner         = errors.New("this worker's device lease is not surely valid")
 	ErrBehind           = errors.New("an earlier message to the same recipient is not finished")
 	ErrDailyCap         = errors.New("the device's daily send cap is used up")
+	ErrPaused           = errors.New("the device is paused")
 )
 
 // PermanentError marks an error as permanent with a reason (used by senders

@@ -31,6 +31,10 @@ func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
 	retried, _ := asynq.GetRetryCount(ctx)
 	attempt := retried + 1
 
+	// A task taken just before the device paused steps aside at once.
+	if why, paused := p.pausedNow(p.w.now()); paused {
+		return &waitError{Reason: Reason(why), Delay: time.Second, Err: ErrPaused}
+	}
 	c := p.conn()
 	if !c.Ready() {
 		return p.wait(ctx, pl, Verdict{Class: Wait, Reason: ReasonNotConnected, Delay: 5 * time.Second}, ErrDeviceOffline)

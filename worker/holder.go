@@ -104,6 +104,7 @@ func (w *Worker) balance(ctx context.Context) (time.Time, bool) {
 	}
 
 	devices := w.watcher.All()
+	pausesRead := w.now()
 	pauses, err := w.registry.Pauses(ctx)
 	if err != nil {
 		w.log.Warn("reading device pauses failed", "err", err)
@@ -123,7 +124,7 @@ func (w *Worker) balance(ctx context.Context) (time.Time, bool) {
 			w.restart(ctx, id, d)
 		default:
 			pz, ok := pauses[id]
-			pr.p.update(d, pz, ok && pz.Active(start))
+			pr.p.update(d, pz, ok && pz.Active(start), pausesRead)
 		}
 	}
 

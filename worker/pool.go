@@ -36,6 +36,7 @@ type pool struct {
 	paused    bool
 	pauseWhy  string
 	pauseTill time.Time
+	pausedAt  time.Time // when this pool last paused itself
 	connState device.Conn
 	connWhy   string
 
@@ -71,10 +72,15 @@ func pick(override *int, def int) int {
 }
 
 // update applies a changed registration (pacing overrides) and the device's
-// recorded pause, if any.
-func (p *pool) update(d device.Device, pz device.Pause, paused bool) {
+// recorded pause, if any, as read at readAt. A pause this pool set after
+// readAt is newer than that snapshot and is kept.
+func (p *pool) update(d device.Device, pz device.Pause, paused bool, readAt time.Time) {
 	p.pace.set(pick(d.PacePerMinute, p.w.cfg.PacePerMinute), pick(d.DailyCap, p.w.cfg.DailyCap))
 	p.mu.Lock()
+	if !paused && p.paused && !p.pausedAt.Before(readAt) {
+		p.mu.Unlock()
+		return
+	}
 	changed := paused != p.paused || pz.Reason != p.pauseWhy || !timeEq(pz.Until, p.pauseTill)
 	if paused {
 		p.paused, p.pauseWhy, p.pauseTill = true, pz.Reason, deref(pz.Until)
@@ -237,6 +243,7 @@ func (p *pool) canSend(now time.Time) (ready bool, pausedFor time.Duration) {
 func (p *pool) pause(reason string, until time.Time) {
 	p.mu.Lock()
 	p.paused, p.pauseWhy, p.pauseTill = true, reason, until
+	p.pausedAt = p.w.now()
 	p.publishStateLocked()
 	p.mu.Unlock()
 	pz := device.Pause{Reason: reason, By: p.w.cfg.ID}
@@ -373,7 +380,7 @@ func (p *pool) onEvent(e whatsapp.Event) {
 // restore loads what a previous holder left: the pause and today's send count.
 func (p *pool) restore(ctx context.Context) {
 	if pz, ok, err := p.w.registry.GetPause(ctx, p.dev.ID); err == nil && ok && pz.Active(p.w.now()) {
-		p.update(p.dev, pz, true)
+		p.update(p.dev, pz, true, p.w.now())
 	}
 	if n, err := p.w.rdb.Get(ctx, p.w.dailyKey(p.dev.ID, p.w.now())).Int(); err == nil {
 		p.pace.restore(p.w.now(), n)
@@ -429,4 +436,14 @@ func (p *pool) expireWaiting(ctx context.Context, now time.Time) {
 	if n > 0 {
 		p.log.Warn("messages expired waiting for their device", "count", n)
 	}
+}
+
+// pausedNow reports whether the device is paused at now, and why.
+func (p *pool) pausedNow(now time.Time) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused && (p.pauseTill.IsZero() || now.Before(p.pauseTill)) {
+		return p.pauseWhy, true
+	}
+	return "", false
 }

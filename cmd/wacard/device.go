@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"text/tabwriter"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/wacard/wacard/internal/config"
@@ -18,6 +19,12 @@ import (
 
 // deviceCmd runs `wacard device ...`.
 func deviceCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
+	return deviceCmdWith(ctx, cfg, log, args, stdout, nil)
+}
+
+// deviceCmdWith is deviceCmd with a hook applied to the whatsmeow clients that
+// login and logout create; tests use it to reach a fake WhatsApp server.
+func deviceCmdWith(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer, clientHook func(*whatsmeow.Client)) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: wacard device add|login|list|logout|remove", errUsage)
 	}
@@ -69,9 +76,9 @@ func deviceCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 		fmt.Fprintf(stdout, "removed device %q (its queued messages stay until it is added again)\n", id)
 		return nil
 	case "login":
-		return loginDevice(ctx, cfg, log, reg, id, *pairPhone, stdout)
+		return loginDevice(ctx, cfg, log, reg, id, *pairPhone, stdout, clientHook)
 	case "logout":
-		return logoutDevice(ctx, cfg, log, reg, id, stdout)
+		return logoutDevice(ctx, cfg, log, reg, id, stdout, clientHook)
 	}
 	return fmt.Errorf("%w: unknown device command %q", errUsage, sub)
 }
@@ -134,7 +141,7 @@ func orDash(s string) string {
 
 // loginDevice pairs a WhatsApp device: QR codes in the terminal, or a pairing
 // code with --phone. Workers pick up the new JID through the registry.
-func loginDevice(ctx context.Context, cfg config.Config, log *slog.Logger, reg *device.Registry, id, pairPhone string, stdout io.Writer) error {
+func loginDevice(ctx context.Context, cfg config.Config, log *slog.Logger, reg *device.Registry, id, pairPhone string, stdout io.Writer, clientHook func(*whatsmeow.Client)) error {
 	d, err := reg.Get(ctx, id)
 	if errors.Is(err, device.ErrNotFound) {
 		return fmt.Errorf("no device %q: add it first with `wacard device add %s`", id, id)
@@ -151,7 +158,7 @@ func loginDevice(ctx context.Context, cfg config.Config, log *slog.Logger, reg *
 	}
 	defer store.Close()
 	fmt.Fprintf(stdout, "Linking device %q: open WhatsApp on your phone > Linked devices > Link a device.\n", id)
-	jid, err := store.Login(ctx, stdout, pairPhone, whatsapp.Options{Log: log})
+	jid, err := store.Login(ctx, stdout, pairPhone, whatsapp.Options{Log: log, ClientHook: clientHook})
 	if err != nil {
 		return fmt.Errorf("login %s: %w", id, err)
 	}
@@ -162,7 +169,7 @@ func loginDevice(ctx context.Context, cfg config.Config, log *slog.Logger, reg *
 	return nil
 }
 
-func logoutDevice(ctx context.Context, cfg config.Config, log *slog.Logger, reg *device.Registry, id string, stdout io.Writer) error {
+func logoutDevice(ctx context.Context, cfg config.Config, log *slog.Logger, reg *device.Registry, id string, stdout io.Writer, clientHook func(*whatsmeow.Client)) error {
 	d, err := reg.Get(ctx, id)
 	if err != nil {
 		return err
@@ -183,7 +190,7 @@ func logoutDevice(ctx context.Context, cfg config.Config, log *slog.Logger, reg 
 	if _, err := reg.Update(ctx, id, func(d *device.Device) error { d.JID = ""; return nil }); err != nil {
 		return err
 	}
-	sess, err := store.Session(ctx, jid, whatsapp.Options{Log: log})
+	sess, err := store.Session(ctx, jid, whatsapp.Options{Log: log, ClientHook: clientHook})
 	if err != nil {
 		return fmt.Errorf("open session %s: %w", jid, err)
 	}

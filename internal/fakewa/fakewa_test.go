@@ -25,7 +25,9 @@ const (
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// Generous: a loaded 2-CPU runner under -race needs seconds for a first
+	// login (812 prekeys); passing tests never wait it out.
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -37,7 +39,7 @@ func connect(t *testing.T, cli *whatsmeow.Client) {
 	if err := cli.Connect(); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	if !cli.WaitForConnection(10 * time.Second) {
+	if !cli.WaitForConnection(30 * time.Second) {
 		t.Fatalf("client did not log in")
 	}
 }

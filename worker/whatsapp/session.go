@@ -142,32 +142,34 @@ func (s *Session) Connect(ctx context.Context) error {
 	s.waiters = append(s.waiters, wait)
 	s.mu.Unlock()
 
-	// Until authenticated, ending ctx tears the attempt down, including a
-	// dial that hangs.
+	// While dialling, ending ctx cancels the dial, which may hang.
 	stopAfter := context.AfterFunc(ctx, cancelConn)
+	cerr := s.cli.ConnectContext(connCtx)
+	dialCut := !stopAfter()
 
 	var err error
-	if cerr := s.cli.ConnectContext(connCtx); cerr != nil && !errors.Is(cerr, whatsmeow.ErrAlreadyConnected) {
-		if ctx.Err() != nil { // the dial was cut short by ctx
-			cerr = ctx.Err()
-		}
+	switch {
+	case dialCut:
+		err = fmt.Errorf("whatsapp: connect: %w", ctx.Err())
+	case cerr != nil && !errors.Is(cerr, whatsmeow.ErrAlreadyConnected):
 		err = fmt.Errorf("whatsapp: connect: %w", cerr)
-	} else {
+	default:
 		select {
 		case err = <-wait:
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
+		if err == nil && ctx.Err() != nil { // ctx ended just as we connected; honour ctx
+			err = ctx.Err()
+		}
 	}
 	s.dropWaiter(wait)
-
-	if err == nil && stopAfter() {
+	if err == nil {
 		return nil
 	}
-	if err == nil { // ctx ended just as we connected; honour ctx
-		err = ctx.Err()
-	}
-	stopAfter()
+	// Close the socket before ending its context: whatsmeow's read pump reads
+	// its closed flag without a lock when the context ends first, a data race
+	// (whatsmeow v0.0.0-20251217, socket.FrameSocket).
 	s.cli.Disconnect()
 	cancelConn()
 	return err
