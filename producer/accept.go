@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -23,6 +24,8 @@ type Accepter struct {
 	enq       *asynq.Client
 	status    *status.Store
 	insp      *asynq.Inspector
+	batchOnce sync.Once
+	batchEnq  *asynq.Client // see batchClient
 	wake      *waker
 	prefix    string
 	idemTTL   time.Duration
@@ -125,6 +128,11 @@ func (a *Accepter) releaseIdem(key string) {
 }
 
 func (a *Accepter) enqueue(ctx context.Context, p job.Payload) error {
+	return a.enqueueOn(ctx, a.enq, p)
+}
+
+// enqueueOn enqueues p's task through c.
+func (a *Accepter) enqueueOn(ctx context.Context, c *asynq.Client, p job.Payload) error {
 	b, err := p.Encode()
 	if err != nil {
 		return fmt.Errorf("encode payload: %w", err)
@@ -139,7 +147,7 @@ func (a *Accepter) enqueue(ctx context.Context, p job.Payload) error {
 		asynq.Timeout(5*time.Minute),
 		asynq.Retention(a.retention),
 	)
-	if _, err := a.enq.EnqueueContext(ctx, t); err != nil {
+	if _, err := c.EnqueueContext(ctx, t); err != nil {
 		return fmt.Errorf("enqueue %s: %w", p.MessageID, err)
 	}
 	return nil

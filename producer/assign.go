@@ -3,6 +3,7 @@ package producer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -145,14 +146,14 @@ func parseAssignments(f fields, maxLeads int) (assignRequest, []FieldError) {
 	}
 	req.isForwarded = c.boolean("is_forwarded")
 	req.duration = c.duration("duration")
-	req.reps = parseReps(&c, req.strategy == strategyWeighted)
+	req.reps = parseReps(&c)
 	errs := c.errs
 	leads, lerrs := parseLeads(f, maxLeads)
 	req.leads = leads
 	return req, append(errs, lerrs...)
 }
 
-func parseReps(c *checker, weighted bool) []rep {
+func parseReps(c *checker) []rep {
 	raws, ok := objectArray(c, "reps", maxReps)
 	if !ok {
 		return nil
@@ -160,20 +161,18 @@ func parseReps(c *checker, weighted bool) []rep {
 	memo := newPhoneMemo()
 	reps := make([]rep, len(raws))
 	for i, raw := range raws {
-		sub := checker{memo: memo}
-		fe := (*FieldError)(nil)
-		if sub.f, fe = decodeItem(raw); fe != nil {
+		f, fe := decodeItem(raw)
+		if fe != nil {
 			c.fail(fmt.Sprintf("reps[%d]", i), "must be an object with name and phone")
 			continue
 		}
+		sub := checker{f: f, memo: memo}
 		reps[i] = rep{name: sub.name("name", true), phone: sub.fullContactPhone("phone"), weight: 1}
+		// round_robin ignores weights, but a bad one is still reported.
 		if sub.present("weight") {
 			n, err := strconv.Atoi(string(bytes.TrimSpace(sub.f["weight"])))
-			switch {
-			case err != nil || n < 1 || n > maxWeight:
+			if err != nil || n < 1 || n > maxWeight {
 				sub.fail("weight", fmt.Sprintf("must be a whole number from 1 to %d", maxWeight))
-			case !weighted:
-				// round_robin ignores weights; they are still checked.
 			}
 			reps[i].weight = n
 		}
@@ -209,13 +208,13 @@ func parseLeads(f fields, max int) ([]lead, []FieldError) {
 	leads := make([]lead, len(raws))
 	errs := make([][]FieldError, len(raws))
 	parallel(len(raws), func(memo *phoneMemo, i int) {
-		sub := checker{memo: memo}
-		var fe *FieldError
-		if sub.f, fe = decodeItem(raws[i]); fe != nil {
-			sub.errs = append(sub.errs, FieldError{Field: "", Rule: "must be an object with phone and an optional name"})
-		} else {
-			leads[i] = lead{to: sub.recipient("phone"), name: sub.name("name", false)}
+		f, fe := decodeItem(raws[i])
+		if fe != nil {
+			errs[i] = leadErrors([]FieldError{{Rule: "must be an object with phone and an optional name"}}, i)
+			return
 		}
+		sub := checker{f: f, memo: memo}
+		leads[i] = lead{to: sub.recipient("phone"), name: sub.name("name", false)}
 		errs[i] = leadErrors(sub.errs, i)
 	})
 	var out []FieldError
@@ -239,16 +238,18 @@ func objectArray(c *checker, field string, max int) ([]json.RawMessage, bool) {
 		c.fail(field, "is required")
 		return nil, false
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(c.f[field], &raws); err != nil {
+	raws, err := rawArray(c.f[field], max)
+	switch {
+	case errors.Is(err, errTooMany):
+		c.fail(field, fmt.Sprintf("must hold at most %d entries", max))
+	case err != nil:
 		c.fail(field, "must be an array of objects")
-		return nil, false
+	case len(raws) == 0:
+		c.fail(field, "must hold at least one entry")
+	default:
+		return raws, true
 	}
-	if len(raws) == 0 || len(raws) > max {
-		c.fail(field, fmt.Sprintf("must hold between 1 and %d entries", max))
-		return nil, false
-	}
-	return raws, true
+	return nil, false
 }
 
 func weightsOf(reps []rep) []int {

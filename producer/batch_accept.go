@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
@@ -19,12 +20,13 @@ import (
 	"github.com/wacard/wacard/internal/status"
 )
 
-// Tuning of AcceptBatch, measured with BenchmarkAcceptBatch10k: asynq has no
-// batch enqueue, so tasks go in one round trip each from many goroutines
-// sharing the Redis pool (which must hold at least enqueueWorkers
-// connections); status records go in pipelines of recordChunk records.
+// Tuning of AcceptBatch, measured with BenchmarkAcceptBatch10k. asynq has no
+// batch enqueue, so tasks are enqueued one by one from enqueueWorkers
+// goroutines through go-redis's autopipeliner, which gathers the concurrent
+// enqueue scripts into shared round trips; status records go in pipelines of
+// recordChunk records.
 const (
-	enqueueWorkers = 32
+	enqueueWorkers = 64
 	recordChunk    = 1000
 	recordWorkers  = 4
 )
@@ -107,13 +109,22 @@ func (a *Accepter) AcceptBatch(ctx context.Context, b Batch, idemKey string) (Ba
 	now := a.now().UTC()
 	ids := make([]string, len(b.Payloads))
 	for i := range b.Payloads {
+		// Each payload is accepted a microsecond after the one before: the
+		// worker sends one recipient's messages in order of acceptance time,
+		// so the batch order must show in it (an intro before its card).
 		p := &b.Payloads[i]
-		p.MessageID, p.DeviceID, p.BatchID, p.AcceptedAt = msgid.New(), b.DeviceID, id, now
+		p.MessageID, p.DeviceID, p.BatchID = msgid.New(), b.DeviceID, id
+		p.AcceptedAt = now.Add(time.Duration(i) * time.Microsecond)
 		ids[i] = p.MessageID
 	}
-	err := a.recordBatch(ctx, id, b, ids, now)
+	res, err := json.Marshal(b.Results(id, ids))
+	if err != nil {
+		a.releaseIdem(ik)
+		return BatchAccepted{}, fmt.Errorf("batch %s: encode results: %w", id, err)
+	}
+	err = a.recordBatch(ctx, id, b, ids, now)
 	if err == nil {
-		err = a.enqueueAll(ctx, b.Payloads)
+		err = a.queue(ctx, b.Payloads)
 	}
 	if err != nil {
 		a.releaseIdem(ik)
@@ -121,10 +132,6 @@ func (a *Accepter) AcceptBatch(ctx context.Context, b Batch, idemKey string) (Ba
 		return BatchAccepted{}, fmt.Errorf("batch %s: %w", id, err)
 	}
 	a.wake.notify(b.DeviceID)
-	res, err := json.Marshal(b.Results(id, ids))
-	if err != nil {
-		return BatchAccepted{}, fmt.Errorf("batch %s: encode results: %w", id, err)
-	}
 	// The batch is queued whatever happens now; a lost copy only costs a
 	// repeated Idempotency-Key its answer.
 	if err := a.rdb.HSet(context.WithoutCancel(ctx), a.batchKey(id), "results", res).Err(); err != nil {
@@ -133,7 +140,7 @@ func (a *Accepter) AcceptBatch(ctx context.Context, b Batch, idemKey string) (Ba
 	return BatchAccepted{BatchID: id, Results: res}, nil
 }
 
-// recordBatch writes the batch hash, its item list and every status record.
+// recordBatch writes the batch hash and its item list.
 func (a *Accepter) recordBatch(ctx context.Context, id string, b Batch, ids []string, now time.Time) error {
 	_, err := a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, a.batchKey(id), "device", b.DeviceID, "kind", b.Kind,
@@ -153,10 +160,16 @@ func (a *Accepter) recordBatch(ctx context.Context, id string, b Batch, ids []st
 	if err != nil {
 		return fmt.Errorf("record batch: %w", err)
 	}
+	return nil
+}
+
+// queue writes every status record, in pipelines of recordChunk records,
+// then enqueues every task: a worker must always find a task's record.
+func (a *Accepter) queue(ctx context.Context, ps []job.Payload) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(recordWorkers)
-	for i := 0; i < len(b.Payloads); i += recordChunk {
-		chunk := b.Payloads[i:min(i+recordChunk, len(b.Payloads))]
+	for i := 0; i < len(ps); i += recordChunk {
+		chunk := ps[i:min(i+recordChunk, len(ps))]
 		g.Go(func() error {
 			_, err := a.rdb.Pipelined(gctx, func(p redis.Pipeliner) error {
 				for _, pl := range chunk {
@@ -170,11 +183,15 @@ func (a *Accepter) recordBatch(ctx context.Context, id string, b Batch, ids []st
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return a.enqueueAll(ctx, a.batchClient(), ps)
 }
 
-// enqueueAll enqueues every payload, one recipient's payloads in order.
-func (a *Accepter) enqueueAll(ctx context.Context, ps []job.Payload) error {
+// enqueueAll enqueues every payload of ps through enq, one recipient's
+// payloads one after another in order, different recipients in parallel.
+func (a *Accepter) enqueueAll(ctx context.Context, enq *asynq.Client, ps []job.Payload) error {
 	groups := byRecipient(ps)
 	g, gctx := errgroup.WithContext(ctx)
 	var next atomic.Int64
@@ -186,7 +203,10 @@ func (a *Accepter) enqueueAll(ctx context.Context, ps []job.Payload) error {
 					return nil
 				}
 				for _, i := range groups[k] {
-					if err := a.enqueue(gctx, ps[i]); err != nil {
+					// A conflict can only be this very task: the autopipeliner
+					// resent a batch the server had already run.
+					err := a.enqueueOn(gctx, enq, ps[i])
+					if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 						return err
 					}
 				}
@@ -194,6 +214,20 @@ func (a *Accepter) enqueueAll(ctx context.Context, ps []job.Payload) error {
 		})
 	}
 	return g.Wait()
+}
+
+// batchClient returns the asynq client for batches: one whose commands go
+// through go-redis's autopipeliner, so the enqueue scripts of many goroutines
+// share round trips. Clients that cannot autopipeline (a Ring) use the plain
+// client.
+func (a *Accepter) batchClient() *asynq.Client {
+	a.batchOnce.Do(func() {
+		a.batchEnq = a.enq
+		if ap, err := a.rdb.AutoPipeline(); err == nil {
+			a.batchEnq = asynq.NewClientFromRedisClient(ap)
+		}
+	})
+	return a.batchEnq
 }
 
 // byRecipient groups payload indexes by recipient, groups in order of first

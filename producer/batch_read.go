@@ -3,6 +3,7 @@ package producer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -56,25 +57,44 @@ func readJSONBatch(body []byte, max int) (batchInput, error) {
 	if !c.present("items") {
 		return batchInput{}, validationError([]FieldError{{Field: "items", Rule: "is required: an array of items in the /send/contact shape"}})
 	}
-	dec := json.NewDecoder(bytes.NewReader(f["items"]))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+	raws, err := rawArray(f["items"], max)
+	switch {
+	case errors.Is(err, errTooMany):
+		return batchInput{}, errTooManyItems(max)
+	case err != nil:
 		return batchInput{}, validationError([]FieldError{{Field: "items", Rule: "must be an array of objects"}})
-	}
-	for dec.More() {
-		if len(in.items) == max {
-			return batchInput{}, errTooManyItems(max)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			// decodeObject already checked the whole body is valid JSON.
-			return batchInput{}, validationError([]FieldError{{Field: "items", Rule: "must be valid JSON: " + jsonErrorText(err)}})
-		}
-		in.items = append(in.items, batchItem{raw: raw})
-	}
-	if len(in.items) == 0 {
+	case len(raws) == 0:
 		return batchInput{}, errNoItems()
 	}
+	in.items = make([]batchItem, len(raws))
+	for i, raw := range raws {
+		in.items[i] = batchItem{raw: raw}
+	}
 	return in, nil
+}
+
+// errTooMany is rawArray's answer to an array longer than its limit.
+var errTooMany = errors.New("too many elements")
+
+// rawArray splits a JSON array into its elements without decoding them, and
+// stops at max+1 elements, so a huge body cannot make a huge slice.
+func rawArray(raw json.RawMessage, max int) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, errors.New("not an array")
+	}
+	var out []json.RawMessage
+	for dec.More() {
+		if len(out) == max {
+			return nil, errTooMany
+		}
+		var el json.RawMessage
+		if err := dec.Decode(&el); err != nil {
+			return nil, err
+		}
+		out = append(out, el)
+	}
+	return out, nil
 }
 
 // decodeDefaults decodes the defaults object and checks each field it sets,

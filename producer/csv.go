@@ -70,6 +70,7 @@ func csvHeader(header []string, in *batchInput) ([]string, error) {
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(h))
 		switch {
+		case name == "": // a trailing comma, say: nothing to report
 		case !csvColumns[name]:
 			in.ignored = append(in.ignored, h)
 		case seen[name]:

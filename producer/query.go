@@ -44,7 +44,11 @@ func (s *Server) handleListDevices(w http.ResponseWriter, r *http.Request) error
 	all := s.Devices.All()
 	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	out := make([]deviceView, 0, len(all))
+	sc := scopeOf(r.Context())
 	for _, d := range all {
+		if !sc.allows(d.ID) {
+			continue
+		}
 		st, ok := states[d.ID]
 		if !ok {
 			st.Conn = device.ConnUnknown
@@ -77,6 +81,9 @@ func (s *Server) handleAddDevice(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(c.errs) > 0 {
 		return validationError(c.errs)
+	}
+	if err := allowDevice(r, "id", id); err != nil {
+		return err
 	}
 	d := device.Device{ID: id, Kind: device.Kind(kind), CreatedAt: time.Now().UTC()}
 	if err := s.Registry.Add(r.Context(), d); errors.Is(err, device.ErrExists) {

@@ -14,7 +14,7 @@ import (
 // routes lists every route of the API.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.instrument)
+	r.Use(s.recoverer, s.instrument, s.authenticate)
 	r.NotFound(s.handler(func(w http.ResponseWriter, r *http.Request) error {
 		return errNotFound("no route for " + r.Method + " " + r.URL.Path)
 	}))
@@ -36,10 +36,26 @@ func (s *Server) routes() http.Handler {
 	r.Post("/devices/{id}/pause", s.handler(s.handlePauseDevice))
 	r.Post("/devices/{id}/resume", s.handler(s.handleResumeDevice))
 
+	r.Get("/devices/{id}/login", s.handler(s.handleLoginPage))
+	r.Post("/devices/{id}/login/start", s.handler(s.handleLoginStart))
+	r.Get("/devices/{id}/login/state", s.handler(s.handleLoginState))
+	r.Get("/devices/{id}/login/qr.png", s.handler(s.handleLoginQR))
+	r.Get("/openapi.json", s.handleOpenAPI)
+	r.Get("/docs", s.handleDocs)
+
+	if !s.SeparateOps {
+		s.opsRoutes(r)
+	}
+	r.Mount(AdminRoot, s.adminHandler()) // the queue UI (admin.go); 404 unless Deps.Admin.UI
+	return r
+}
+
+// opsRoutes are health and metrics: on the API's router, or alone on
+// WACARD_OPS_ADDR (OpsHandler).
+func (s *Server) opsRoutes(r chi.Router) {
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
 	r.Get("/metrics", s.handleMetrics(s.Metrics.Handler()))
-	return r
 }
 
 // instrument counts requests and their latency by route pattern (never the

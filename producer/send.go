@@ -77,10 +77,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, parse func(fields)
 	return nil
 }
 
-// resolveDevice picks the device from X-Device-Id (URL-decoded), falling back
-// to ?device_id=; without either, the single registered device. The id may
-// also be the device's JID or bare number.
-func (s *Server) resolveDevice(r *http.Request) (device.Device, error) {
+// lookupDevice picks the device from X-Device-Id (URL-decoded), falling back
+// to ?device_id=; without either, the one device the API key is limited to,
+// else the single registered device. The id may also be the device's JID or
+// bare number. resolveDevice (scope.go) keeps the answer within the key's scope.
+func (s *Server) lookupDevice(r *http.Request) (device.Device, error) {
 	ref := strings.TrimSpace(r.Header.Get("X-Device-Id"))
 	if dec, err := url.PathUnescape(ref); err == nil { // PathUnescape keeps '+' as '+'
 		ref = strings.TrimSpace(dec)
@@ -89,6 +90,9 @@ func (s *Server) resolveDevice(r *http.Request) (device.Device, error) {
 	}
 	if ref == "" {
 		ref = strings.TrimSpace(r.URL.Query().Get("device_id"))
+	}
+	if ref == "" {
+		ref = scopeOf(r.Context()).sole()
 	}
 	if ref == "" {
 		if d, ok := s.Devices.Only(); ok {

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wacard/wacard/internal/config"
 	"github.com/wacard/wacard/internal/device"
 	"github.com/wacard/wacard/internal/metrics"
 	"github.com/wacard/wacard/internal/phone"
@@ -41,6 +42,13 @@ type Deps struct {
 	LogPhones               bool  // log full phone numbers instead of masked ones
 	MaxBatchItems           int   // items per batch request; default 10000
 	MaxBatchBody            int64 // bytes per batch request; default 32 MiB
+	// APIKeys are the keys the API accepts; none = open API.
+	APIKeys []config.APIKey
+	// SeparateOps leaves /healthz, /readyz and /metrics to OpsHandler, on
+	// their own listener, instead of the API's router.
+	SeparateOps bool
+
+	Admin AdminOptions // the queue UI at /admin/queues (admin.go); off by default
 }
 
 // Server is the HTTP API.

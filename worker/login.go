@@ -39,39 +39,50 @@ func (w *Worker) listenLogin(ctx context.Context) {
 	}
 }
 
-// startLogin runs one login at a time for the pool's device, bounded by the
-// pool's life: losing the device ends the login.
+// startLogin runs the device's login, bounded by the pool's life: losing the
+// device ends it. A new request (say, a pairing code instead of a QR code)
+// replaces a login under way.
 func (p *pool) startLogin(req device.LoginRequest) {
 	p.mu.Lock()
-	if p.loggingIn || p.ctx == nil {
+	if p.ctx == nil {
 		p.mu.Unlock()
 		return
 	}
-	p.loggingIn = true
-	ctx := p.ctx
+	if p.loginCancel != nil {
+		p.loginCancel()
+	}
+	p.loginGen++
+	gen := p.loginGen
+	lctx, cancel := context.WithTimeout(p.ctx, 5*time.Minute)
+	p.loginCancel = cancel
 	p.mu.Unlock()
 	go func() {
-		defer func() {
-			p.mu.Lock()
-			p.loggingIn = false
-			p.mu.Unlock()
-		}()
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		var err error
 		if p.dev.Kind == device.KindSandbox {
-			err = p.sandboxLogin(lctx, req)
+			err = p.sandboxLogin(lctx, gen, req)
 		} else {
-			err = p.whatsappLogin(lctx, req)
+			err = p.whatsappLogin(lctx, gen, req)
 		}
-		if err != nil {
+		if err != nil && p.currentLogin(gen) {
 			p.log.Warn("login failed", "err", err)
-			p.setLogin(device.Login{Status: device.LoginFailed, Error: err.Error()})
+			p.setLogin(gen, device.Login{Status: device.LoginFailed, Error: err.Error()})
 		}
 	}()
 }
 
-func (p *pool) setLogin(l device.Login) {
+// currentLogin reports whether gen is the latest login.
+func (p *pool) currentLogin(gen int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return gen == p.loginGen
+}
+
+// setLogin records progress of login gen, unless a newer login replaced it.
+func (p *pool) setLogin(gen int, l device.Login) {
+	if !p.currentLogin(gen) {
+		return
+	}
 	l.Worker = p.w.cfg.ID
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -82,7 +93,7 @@ func (p *pool) setLogin(l device.Login) {
 
 // whatsappLogin pairs the device through whatsmeow and records its new JID;
 // the registry change restarts the pool with a session for it.
-func (p *pool) whatsappLogin(ctx context.Context, req device.LoginRequest) error {
+func (p *pool) whatsappLogin(ctx context.Context, gen int, req device.LoginRequest) error {
 	if p.dev.JID != "" {
 		return fmt.Errorf("device %s is already logged in as %s; log it out first", p.dev.ID, p.dev.JID)
 	}
@@ -104,12 +115,12 @@ func (p *pool) whatsappLogin(ctx context.Context, req device.LoginRequest) error
 			}); err != nil {
 				return err
 			}
-			p.setLogin(device.Login{Status: device.LoginConnected, JID: u.JID.String()})
+			p.setLogin(gen, device.Login{Status: device.LoginConnected, JID: u.JID.String()})
 			return nil
 		case u.PairCode != "":
-			p.setLogin(device.Login{Status: device.LoginPairCode, PairCode: u.PairCode})
+			p.setLogin(gen, device.Login{Status: device.LoginPairCode, PairCode: u.PairCode})
 		case u.QR != "":
-			p.setLogin(device.Login{Status: device.LoginQR, QR: u.QR})
+			p.setLogin(gen, device.Login{Status: device.LoginQR, QR: u.QR})
 		}
 	}
 	return fmt.Errorf("login ended without a result")
@@ -117,17 +128,17 @@ func (p *pool) whatsappLogin(ctx context.Context, req device.LoginRequest) error
 
 // sandboxLogin simulates WhatsApp's login: QR codes that rotate, or a
 // pairing code, then a connected device after SandboxLoginAfter.
-func (p *pool) sandboxLogin(ctx context.Context, req device.LoginRequest) error {
+func (p *pool) sandboxLogin(ctx context.Context, gen int, req device.LoginRequest) error {
 	done := time.NewTimer(p.w.cfg.SandboxLoginAfter)
 	defer done.Stop()
 	rotate := time.NewTicker(p.w.cfg.SandboxQRRotate)
 	defer rotate.Stop()
 	show := func() {
 		if req.Phone != "" {
-			p.setLogin(device.Login{Status: device.LoginPairCode, PairCode: randomCode(8)})
+			p.setLogin(gen, device.Login{Status: device.LoginPairCode, PairCode: randomCode(8)})
 			return
 		}
-		p.setLogin(device.Login{Status: device.LoginQR, QR: "2@" + randomCode(32) + ",sandbox," + p.dev.ID})
+		p.setLogin(gen, device.Login{Status: device.LoginQR, QR: "2@" + randomCode(32) + ",sandbox," + p.dev.ID})
 	}
 	show()
 	for {
@@ -139,7 +150,7 @@ func (p *pool) sandboxLogin(ctx context.Context, req device.LoginRequest) error 
 				show()
 			}
 		case <-done.C:
-			p.setLogin(device.Login{Status: device.LoginConnected, JID: "sandbox:" + p.dev.ID})
+			p.setLogin(gen, device.Login{Status: device.LoginConnected, JID: "sandbox:" + p.dev.ID})
 			return nil
 		}
 	}

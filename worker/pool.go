@@ -40,8 +40,9 @@ type pool struct {
 	connState device.Conn
 	connWhy   string
 
-	ctx       context.Context // the pool's life, for work it starts (logins)
-	loggingIn bool
+	ctx         context.Context // the pool's life, for work it starts (logins)
+	loginGen    int             // the latest login; older ones stop writing
+	loginCancel context.CancelFunc
 
 	// Touched only by run's goroutine.
 	srv        *asynq.Server

@@ -28,6 +28,10 @@ Usage:
   wacard device list
   wacard device logout <id>
   wacard device remove <id>
+  wacard batch send <file> [--device <id>] [--wait] [--partial]
+                               queue a CSV/NDJSON/JSON file of cards (docs/batches.md)
+  wacard batch status <batch-id>
+  wacard batch cancel <batch-id>
   wacard version
 
 Configuration comes from WACARD_* environment variables (docs/configuration.md).
@@ -57,6 +61,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdin io.Read
 	case "version":
 		fmt.Fprintln(stdout, "wacard", version)
 		return nil
+	case "batch": // talks to the API over HTTP: no configuration beyond WACARD_API_URL
+		return batchCmd(ctx, getenv, rest, stdout, stderr)
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
