@@ -86,6 +86,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 		acc := producer.NewAccepter(rdb, st, producer.AccepterConfig{
 			Prefix:            cfg.RedisPrefix,
 			IdempotencyWindow: cfg.IdempotencyWindow,
+			StatusRetention:   cfg.StatusRetention,
 		}, log)
 		defer acc.Close()
 		api := producer.NewServer(producer.Deps{
@@ -94,6 +95,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles role,
 			PacePerMinute: cfg.PacePerMinute, DailyCap: cfg.DailyCap, LogPhones: cfg.LogPhones == "full",
 			Admin:   producer.AdminOptions{UI: cfg.AdminUI, Writable: !cfg.AdminReadOnly},
 			APIKeys: cfg.APIKeys, SeparateOps: cfg.OpsAddr != "",
+			MaxBatchItems: cfg.MaxBatchItems, MaxBatchBody: cfg.MaxBatchBytes,
 		})
 		if len(cfg.APIKeys) == 0 {
 			log.Warn("WACARD_API_KEYS is empty: the API is open to anyone who can reach it")

@@ -46,6 +46,8 @@ type Config struct {
 	StatusRetention   time.Duration // WACARD_STATUS_RETENTION
 	IdempotencyWindow time.Duration // WACARD_IDEMPOTENCY_WINDOW
 	MaxBodyBytes      int64         // WACARD_MAX_BODY_BYTES
+	MaxBatchItems     int           // WACARD_MAX_BATCH_ITEMS: items per batch request
+	MaxBatchBytes     int64         // WACARD_MAX_BATCH_BYTES: bytes per batch request
 	SendTimeout       time.Duration // WACARD_SEND_TIMEOUT: one WhatsApp send attempt
 	OfflineGrace      time.Duration // WACARD_OFFLINE_GRACE: how long a message may wait for its device before failing
 
@@ -103,6 +105,8 @@ func Load(getenv Getenv) (Config, error) {
 		StatusRetention:       p.dur("WACARD_STATUS_RETENTION", 7*24*time.Hour),
 		IdempotencyWindow:     p.dur("WACARD_IDEMPOTENCY_WINDOW", 24*time.Hour),
 		MaxBodyBytes:          int64(p.int("WACARD_MAX_BODY_BYTES", 1<<20)),
+		MaxBatchItems:         p.int("WACARD_MAX_BATCH_ITEMS", 10000),
+		MaxBatchBytes:         int64(p.int("WACARD_MAX_BATCH_BYTES", 32<<20)),
 		SendTimeout:           p.dur("WACARD_SEND_TIMEOUT", 30*time.Second),
 		OfflineGrace:          p.dur("WACARD_OFFLINE_GRACE", 24*time.Hour),
 		LeaseTTL:              p.dur("WACARD_LEASE_TTL", 15*time.Second),
@@ -181,6 +185,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("WACARD_MAX_BODY_BYTES", "must be at least 1024")
+	}
+	if c.MaxBatchItems < 1 || c.MaxBatchItems > 1000000 {
+		bad("WACARD_MAX_BATCH_ITEMS", "must be between 1 and 1000000")
+	}
+	if c.MaxBatchBytes < 1024 {
+		bad("WACARD_MAX_BATCH_BYTES", "must be at least 1024")
 	}
 	if c.SendTimeout < time.Second {
 		bad("WACARD_SEND_TIMEOUT", "must be at least 1s")
