@@ -17,26 +17,15 @@ import (
 // worker writes (SetLogin), so a browser can log in a device whichever worker
 // holds it.
 func (w *Worker) listenLogin(ctx context.Context) {
-	sub := w.rdb.Subscribe(ctx, w.registry.LoginChannel())
-	defer sub.Close()
-	ch := sub.Channel()
-	for {
-		select {
-		case <-ctx.Done():
+	w.listen(ctx, w.registry.LoginChannel(), func(payload string) {
+		var req device.LoginRequest
+		if json.Unmarshal([]byte(payload), &req) != nil {
 			return
-		case m, ok := <-ch:
-			if !ok {
-				return
-			}
-			var req device.LoginRequest
-			if json.Unmarshal([]byte(m.Payload), &req) != nil {
-				continue
-			}
-			if p := w.pool(req.DeviceID); p != nil {
-				p.startLogin(req)
-			}
 		}
-	}
+		if p := w.pool(req.DeviceID); p != nil {
+			p.startLogin(req)
+		}
+	})
 }
 
 // startLogin runs the device's login, bounded by the pool's life: losing the

@@ -173,7 +173,16 @@ func (w *Worker) pool(id string) *pool {
 
 // listenWake wakes a pool when the producer announces work for its device.
 func (w *Worker) listenWake(ctx context.Context) {
-	sub := w.rdb.Subscribe(ctx, job.WakeChannel(w.cfg.Prefix))
+	w.listen(ctx, job.WakeChannel(w.cfg.Prefix), func(id string) {
+		if p := w.pool(id); p != nil {
+			p.wake()
+		}
+	})
+}
+
+// listen calls fn with each message published on channel until ctx ends.
+func (w *Worker) listen(ctx context.Context, channel string, fn func(payload string)) {
+	sub := w.rdb.Subscribe(ctx, channel)
 	defer sub.Close()
 	ch := sub.Channel()
 	for {
@@ -184,9 +193,7 @@ func (w *Worker) listenWake(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if p := w.pool(m.Payload); p != nil {
-				p.wake()
-			}
+			fn(m.Payload)
 		}
 	}
 }

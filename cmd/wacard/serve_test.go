@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,8 +29,15 @@ type stack struct {
 
 func startServe(t *testing.T, env map[string]string) *stack {
 	t.Helper()
+	s, _ := startServeAt(t, redistest.Prefix(t, redistest.Client(t)), env)
+	return s
+}
+
+// startServeAt runs serve on a given key prefix (so a test can restart it on
+// the same data) and returns a stop function; it also stops at cleanup.
+func startServeAt(t *testing.T, prefix string, env map[string]string) (*stack, func()) {
+	t.Helper()
 	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
 	base := map[string]string{
 		"WACARD_ADDR":            "127.0.0.1:0",
 		"WACARD_METRICS_ADDR":    "",
@@ -51,26 +59,34 @@ func startServe(t *testing.T, env map[string]string) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(testLog(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() {
 		done <- serve(ctx, cfg, log, roleAPI|roleWorker, &serveHooks{onListen: func(api, _ string) { addr <- api }})
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case a := <-addr:
-		return &stack{t: t, url: "http://" + a, rdb: rdb, prefix: prefix}
+		return &stack{t: t, url: "http://" + a, rdb: rdb, prefix: prefix}, stop
 	case err := <-done:
 		t.Fatalf("serve stopped at start: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not start listening")
 	}
-	return nil
+	return nil, nil
 }
+
+// testLog is where a serve under test logs: the test's own output, shown
+// only when it fails.
+func testLog(t *testing.T) io.Writer { return t.Output() }
 
 type envelope struct {
 	Code    string          `json:"code"`

@@ -5,18 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"github.com/wacard/wacard/internal/config"
 	"github.com/wacard/wacard/internal/redistest"
 	"github.com/wacard/wacard/internal/status"
 	"github.com/wacard/wacard/internal/webhook"
@@ -103,54 +100,6 @@ func decodeHook(t *testing.T, r hookRequest) (hookPayload, status.Record) {
 		t.Fatalf("headers %v do not match the body %s", r.header, r.body)
 	}
 	return p, rec
-}
-
-// startServeAt is startServe on a given prefix, returning a stop function, so
-// a test can stop a stack and start another on the same Redis keys.
-func startServeAt(t *testing.T, prefix string, env map[string]string) (*stack, func()) {
-	t.Helper()
-	rdb := redistest.Client(t)
-	base := map[string]string{
-		"WACARD_ADDR":            "127.0.0.1:0",
-		"WACARD_METRICS_ADDR":    "",
-		"WACARD_REDIS_URL":       redistest.URL(),
-		"WACARD_REDIS_PREFIX":    prefix,
-		"WACARD_DATA_DIR":        t.TempDir(),
-		"WACARD_SANDBOX_DEVICES": "my-device",
-	}
-	for k, v := range env {
-		base[k] = v
-	}
-	cfg, err := config.Load(func(k string) string { return base[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	go func() {
-		done <- serve(ctx, cfg, log, roleAPI|roleWorker, &serveHooks{onListen: func(api, _ string) { addr <- api }})
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case a := <-addr:
-		return &stack{t: t, url: "http://" + a, rdb: rdb, prefix: prefix}, stop
-	case err := <-done:
-		t.Fatalf("serve stopped at start: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start listening")
-	}
-	return nil, nil
 }
 
 // awaitSent polls the status store (not the API, which may want a key) until

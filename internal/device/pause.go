@@ -2,12 +2,8 @@ package device
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Pause stops a device's queue: its messages stay queued until it ends.
@@ -31,12 +27,8 @@ func (r *Registry) SetPause(ctx context.Context, id string, p Pause) error {
 	if p.At.IsZero() {
 		p.At = time.Now().UTC()
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("device: encode pause %s: %w", id, err)
-	}
-	if err := r.rdb.HSet(ctx, r.pauseKey(), id, b).Err(); err != nil {
-		return fmt.Errorf("device: pause %s: %w", id, err)
+	if err := r.hsetJSON(ctx, r.pauseKey(), "pause", id, p); err != nil {
+		return err
 	}
 	r.announce(ctx, id)
 	return nil
@@ -54,32 +46,12 @@ func (r *Registry) ClearPause(ctx context.Context, id string) error {
 // Pauses returns every recorded pause by device id (expired ones included;
 // check Active).
 func (r *Registry) Pauses(ctx context.Context) (map[string]Pause, error) {
-	m, err := r.rdb.HGetAll(ctx, r.pauseKey()).Result()
-	if err != nil {
-		return nil, fmt.Errorf("device: pauses: %w", err)
-	}
-	out := make(map[string]Pause, len(m))
-	for id, b := range m {
-		var p Pause
-		if json.Unmarshal([]byte(b), &p) == nil {
-			out[id] = p
-		}
-	}
-	return out, nil
+	return hgetAllJSON[Pause](ctx, r, r.pauseKey(), "pauses")
 }
 
 // GetPause returns a device's pause, if any.
 func (r *Registry) GetPause(ctx context.Context, id string) (Pause, bool, error) {
-	b, err := r.rdb.HGet(ctx, r.pauseKey(), id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return Pause{}, false, nil
-	}
-	if err != nil {
-		return Pause{}, false, fmt.Errorf("device: pause of %s: %w", id, err)
-	}
 	var p Pause
-	if err := json.Unmarshal(b, &p); err != nil {
-		return Pause{}, false, fmt.Errorf("device: decode pause %s: %w", id, err)
-	}
-	return p, true, nil
+	ok, err := r.hgetJSON(ctx, r.pauseKey(), "pause", id, &p)
+	return p, ok, err
 }

@@ -2,12 +2,7 @@ package device
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Conn is a device's connection state as its worker reports it.
@@ -38,44 +33,19 @@ func (r *Registry) stateKey() string { return r.prefix + "devstate" }
 // SetState records the runtime state of a device.
 func (r *Registry) SetState(ctx context.Context, id string, s State) error {
 	s.UpdatedAt = time.Now().UTC()
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("device: encode state %s: %w", id, err)
-	}
-	if err := r.rdb.HSet(ctx, r.stateKey(), id, b).Err(); err != nil {
-		return fmt.Errorf("device: set state %s: %w", id, err)
-	}
-	return nil
+	return r.hsetJSON(ctx, r.stateKey(), "state", id, s)
 }
 
 // States returns the runtime state of every device that has one.
 func (r *Registry) States(ctx context.Context) (map[string]State, error) {
-	m, err := r.rdb.HGetAll(ctx, r.stateKey()).Result()
-	if err != nil {
-		return nil, fmt.Errorf("device: states: %w", err)
-	}
-	out := make(map[string]State, len(m))
-	for id, b := range m {
-		var s State
-		if json.Unmarshal([]byte(b), &s) == nil {
-			out[id] = s
-		}
-	}
-	return out, nil
+	return hgetAllJSON[State](ctx, r, r.stateKey(), "states")
 }
 
 // GetState returns one device's runtime state (Conn "unknown" when none).
 func (r *Registry) GetState(ctx context.Context, id string) (State, error) {
-	b, err := r.rdb.HGet(ctx, r.stateKey(), id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return State{Conn: ConnUnknown}, nil
-	}
-	if err != nil {
-		return State{Conn: ConnUnknown}, fmt.Errorf("device: state %s: %w", id, err)
-	}
-	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return State{Conn: ConnUnknown}, fmt.Errorf("device: decode state %s: %w", id, err)
+	s := State{Conn: ConnUnknown}
+	if _, err := r.hgetJSON(ctx, r.stateKey(), "state", id, &s); err != nil {
+		return State{Conn: ConnUnknown}, err
 	}
 	return s, nil
 }
