@@ -190,7 +190,7 @@ func (c *checker) fullContactPhone(field string) phone.Number {
 	if !ok {
 		return phone.Number{}
 	}
-	n, err := c.memo.contactPhone(s)
+	n, err := c.parser().contactPhone(s)
 	if err != nil {
 		c.fail(field, err.Error())
 		return phone.Number{}

@@ -114,7 +114,14 @@ func jsonErrorText(err error) string {
 type checker struct {
 	f    fields
 	errs []FieldError
-	memo *phoneMemo // optional: a batch's cache of phone parses; nil parses every time
+	memo phoneParser // a cache of phone parses (a batch's, or the server's); nil parses every time
+}
+
+func (c *checker) parser() phoneParser {
+	if c.memo == nil {
+		return (*phoneMemo)(nil) // parses every time
+	}
+	return c.memo
 }
 
 func (c *checker) fail(field, rule string) {
@@ -202,7 +209,7 @@ func (c *checker) recipient(field string) string {
 	if !ok {
 		return ""
 	}
-	jid, err := c.memo.recipient(s)
+	jid, err := c.parser().recipient(s)
 	if err != nil {
 		c.fail(field, err.Error())
 		return ""
@@ -215,7 +222,7 @@ func (c *checker) contactPhone(field string, required bool) string {
 	if !ok {
 		return ""
 	}
-	n, err := c.memo.contactPhone(s)
+	n, err := c.parser().contactPhone(s)
 	if err != nil {
 		c.fail(field, err.Error())
 		return ""
@@ -259,7 +266,7 @@ func (c *checker) org(field string) string {
 func parseContact(f fields) (job.Payload, []FieldError) { return parseContactMemo(f, nil) }
 
 // parseContactMemo is parseContact with a cache of phone parses, for batches.
-func parseContactMemo(f fields, memo *phoneMemo) (job.Payload, []FieldError) {
+func parseContactMemo(f fields, memo phoneParser) (job.Payload, []FieldError) {
 	c := checker{f: f, memo: memo}
 	p := job.Payload{Kind: job.KindContact}
 	p.To = c.recipient("phone")
@@ -306,8 +313,11 @@ func (c *checker) contactList(field string) []job.Contact {
 }
 
 // parseText validates a /send/message body.
-func parseText(f fields) (job.Payload, []FieldError) {
-	c := checker{f: f}
+func parseText(f fields) (job.Payload, []FieldError) { return parseTextMemo(f, nil) }
+
+// parseTextMemo is parseText with a cache of phone parses.
+func parseTextMemo(f fields, memo phoneParser) (job.Payload, []FieldError) {
+	c := checker{f: f, memo: memo}
 	p := job.Payload{Kind: job.KindText}
 	p.To = c.recipient("phone")
 	if s, ok := c.str("message", true); ok {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wacard/wacard/internal/device"
 	"github.com/wacard/wacard/internal/metrics"
 	"github.com/wacard/wacard/internal/redistest"
@@ -30,25 +32,31 @@ func newHarness(t *testing.T, devices ...device.Device) *harness {
 	t.Helper()
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
+	s := newTestServer(t, rdb, prefix, devices...)
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	return &harness{t: t, srv: hs, reg: s.Registry, status: s.Status, prefix: prefix}
+}
+
+// newTestServer is an API on real Redis under prefix with devices registered.
+func newTestServer(tb testing.TB, rdb redis.UniversalClient, prefix string, devices ...device.Device) *Server {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := device.NewRegistry(rdb, prefix)
 	ctx := context.Background()
 	for _, d := range devices {
 		if err := reg.Add(ctx, d); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	w := device.NewWatcher(reg, log, time.Minute)
 	if err := w.Load(ctx); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	st := status.NewStore(rdb, prefix, time.Hour)
 	acc := NewAccepter(rdb, st, AccepterConfig{Prefix: prefix, IdempotencyWindow: time.Minute}, log)
-	t.Cleanup(acc.Close)
-	s := NewServer(Deps{Log: log, Redis: rdb, Accepter: acc, Status: st, Devices: w, Registry: reg, Metrics: metrics.New("test"), MaxBody: 4096, Prefix: prefix})
-	hs := httptest.NewServer(s)
-	t.Cleanup(hs.Close)
-	return &harness{t: t, srv: hs, reg: reg, status: st, prefix: prefix}
+	tb.Cleanup(acc.Close)
+	return NewServer(Deps{Log: log, Redis: rdb, Accepter: acc, Status: st, Devices: w, Registry: reg, Metrics: metrics.New("test"), MaxBody: 4096, Prefix: prefix})
 }
 
 type reply struct {

@@ -23,11 +23,11 @@ type sendResults struct {
 }
 
 func (s *Server) handleSendContact(w http.ResponseWriter, r *http.Request) error {
-	return s.send(w, r, parseContact, "Contact queued for sending")
+	return s.send(w, r, func(f fields) (job.Payload, []FieldError) { return parseContactMemo(f, s.phones) }, "Contact queued for sending")
 }
 
 func (s *Server) handleSendMessage(w http.ResponseWriter, r *http.Request) error {
-	return s.send(w, r, parseText, "Message queued for sending")
+	return s.send(w, r, func(f fields) (job.Payload, []FieldError) { return parseTextMemo(f, s.phones) }, "Message queued for sending")
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, parse func(fields) (job.Payload, []FieldError), okText string) error {

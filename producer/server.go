@@ -56,6 +56,7 @@ type Server struct {
 	Deps
 	mux       http.Handler
 	inspector *asynq.Inspector
+	phones    *phoneCache
 }
 
 // NewServer returns the API handler.
@@ -69,7 +70,7 @@ func NewServer(d Deps) *Server {
 	if d.MaxBatchBody == 0 {
 		d.MaxBatchBody = 32 << 20
 	}
-	s := &Server{Deps: d, inspector: asynq.NewInspectorFromRedisClient(d.Redis)}
+	s := &Server{Deps: d, inspector: asynq.NewInspectorFromRedisClient(d.Redis), phones: newPhoneCache(1 << 14)}
 	s.mux = s.routes()
 	return s
 }

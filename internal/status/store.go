@@ -68,11 +68,8 @@ func (s *Store) histKey(id string) string { return s.prefix + "msg:" + id + ":h"
 // Create writes a new record in state Queued. It is written before the job is
 // enqueued, so a worker always finds it.
 func (s *Store) Create(ctx context.Context, r Record) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		s.CreatePipe(ctx, p, r)
-		return nil
-	})
-	if err != nil {
+	keys, args := s.createArgs(r)
+	if err := createScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		return fmt.Errorf("status: create %s: %w", r.MessageID, err)
 	}
 	return nil
@@ -81,32 +78,40 @@ func (s *Store) Create(ctx context.Context, r Record) error {
 // CreatePipe queues the commands of Create on p, for callers that batch many
 // records in one round trip.
 func (s *Store) CreatePipe(ctx context.Context, p redis.Pipeliner, r Record) {
+	keys, args := s.createArgs(r)
+	// EVAL, not EVALSHA: inside a pipeline a missing script (a restarted
+	// Redis) cannot fall back, so the pipeline sends the script itself.
+	createScript.Eval(ctx, p, keys, args...)
+}
+
+// createScript writes a new record, its first history entry, its place in
+// the recipient's order and its batch count, in one atomic call. KEYS: record,
+// history, order, batch counts (ignored without a batch). ARGV: id, device,
+// recipient, kind, batch, now ms, first history entry, order score (µs), ttl ms.
+var createScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'state', 'queued', 'device', ARGV[2], 'recipient', ARGV[3], 'kind', ARGV[4],
+  'batch', ARGV[5], 'attempts', 0, 'created_at', ARGV[6], 'updated_at', ARGV[6])
+redis.call('RPUSH', KEYS[2], ARGV[7])
+redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+redis.call('PEXPIRE', KEYS[2], ARGV[9])
+redis.call('PEXPIRE', KEYS[3], ARGV[9])
+if ARGV[5] ~= '' then
+  redis.call('HINCRBY', KEYS[4], 'queued', 1)
+  redis.call('PEXPIRE', KEYS[4], ARGV[9])
+end
+return 1
+`)
+
+func (s *Store) createArgs(r Record) ([]string, []any) {
 	now := r.CreatedAt
 	if now.IsZero() {
 		now = s.now()
 	}
-	k, h := s.key(r.MessageID), s.histKey(r.MessageID)
-	p.HSet(ctx, k,
-		"state", string(Queued),
-		"device", r.DeviceID,
-		"recipient", r.Recipient,
-		"kind", r.Kind,
-		"batch", r.BatchID,
-		"attempts", 0,
-		"created_at", now.UnixMilli(),
-		"updated_at", now.UnixMilli(),
-	)
-	p.RPush(ctx, h, encodeEvent(Event{State: Queued, At: now}))
-	p.Expire(ctx, k, s.retention)
-	p.Expire(ctx, h, s.retention)
-	ok := s.orderKey(r.DeviceID, r.Recipient)
-	p.ZAdd(ctx, ok, redis.Z{Score: float64(now.UnixMicro()), Member: r.MessageID})
-	p.Expire(ctx, ok, s.retention)
-	if r.BatchID != "" {
-		ck := s.BatchCountsKey(r.BatchID)
-		p.HIncrBy(ctx, ck, string(Queued), 1)
-		p.Expire(ctx, ck, s.retention)
-	}
+	keys := []string{s.key(r.MessageID), s.histKey(r.MessageID), s.orderKey(r.DeviceID, r.Recipient), s.BatchCountsKey(r.BatchID)}
+	args := []any{r.MessageID, r.DeviceID, r.Recipient, r.Kind, r.BatchID, now.UnixMilli(),
+		encodeEvent(Event{State: Queued, At: now}), now.UnixMicro(), s.retention.Milliseconds()}
+	return keys, args
 }
 
 // BatchCountsKey is the hash of a batch's message counts by state, kept up to
