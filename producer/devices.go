@@ -137,6 +137,20 @@ func (s *Server) handleResumeDevice(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// handleRemoveDevice removes a device from the registry; the worker holding it
+// stops it and releases its lease. Its queued messages stay queued.
+func (s *Server) handleRemoveDevice(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.device(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Registry.Remove(r.Context(), d.ID); err != nil {
+		return err
+	}
+	writeSuccess(w, map[string]any{"device_id": d.ID, "removed": true})
+	return nil
+}
+
 // device loads the device named in the path.
 func (s *Server) device(r *http.Request) (device.Device, error) {
 	id := chi.URLParam(r, "id")

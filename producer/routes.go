@@ -33,6 +33,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/devices", s.handler(s.handleListDevices))
 	r.Post("/devices", s.handler(s.handleAddDevice))
 	r.Get("/devices/{id}", s.handler(s.handleGetDevice))
+	r.Delete("/devices/{id}", s.handler(s.handleRemoveDevice))
 	r.Post("/devices/{id}/pause", s.handler(s.handlePauseDevice))
 	r.Post("/devices/{id}/resume", s.handler(s.handleResumeDevice))
 

@@ -403,4 +403,16 @@ func TestClusterRebalancesWhenWorkersJoin(t *testing.T) {
 	resp.Body.Close()
 	id := c.send("e", "6289685024992")
 	waitUntil(t, 30*time.Second, "the new device's message sent", func() bool { return c.states([]string{id})[id] == "sent" })
+
+	// Removing it through the API makes its holder stop it and release the lease.
+	req, _ = http.NewRequest(http.MethodDelete, c.api+"/devices/e", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("DELETE /devices/e: %d", resp.StatusCode)
+	}
+	waitUntil(t, 30*time.Second, "the removed device's lease released", func() bool { return c.owners([]string{"e"})["e"] == "" })
 }
