@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help run test unit build vet fmt bench fuzz deploy-check clean
+.PHONY: help run test unit build vet fmt bench faults faults-short fuzz deploy-check clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
@@ -17,6 +17,7 @@ test: ## start Redis/Postgres if needed, check deploy/ (installs prometheus), th
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
+	$(MAKE) --no-print-directory faults-short
 
 unit: ## the tests without the race detector (faster)
 	$(GO) test -count=1 ./...
@@ -30,16 +31,19 @@ vet: ## go vet
 fmt: ## gofmt the tree
 	gofmt -w .
 
-bench: ## Go benchmarks of the hot pure functions
-	$(GO) test -run=NONE -bench=. -benchmem ./internal/...
+bench: ## measure accept, batch, latency and scale against same-run references (docs/benchmarks.md), then the Go benchmarks (needs Redis)
+	$(GO) run ./cmd/wacardbench bench
+	$(GO) test -run=NONE -bench=. -benchmem ./internal/... ./producer/
+
+faults: ## fault suite on real processes: kill -9, Redis restart, SIGSTOP fencing, webhook outage (docs/reliability.md)
+	$(GO) run ./cmd/wacardbench faults
+
+faults-short: ## the fault suite with small counts and a 3 s lease TTL (about a minute; run by make test)
+	$(GO) run ./cmd/wacardbench faults -short
 
 FUZZTIME ?= 20s
-fuzz: ## run every fuzz target for FUZZTIME each
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run=NONE -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+fuzz: ## run every fuzz target for FUZZTIME each; prints the executions each reached
+	$(GO) run ./cmd/wacardbench fuzz -fuzztime=$(FUZZTIME)
 
 deploy-check: ## promtool checks of the Prometheus config, alerts and dashboard
 	./deploy/check.sh

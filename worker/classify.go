@@ -108,6 +108,8 @@ func Classify(err error) Verdict {
 		return Verdict{Class: Permanent, Reason: ReasonNotOnWhatsApp}
 	case errors.Is(err, ErrInvalidRecipient):
 		return Verdict{Class: Permanent, Reason: ReasonInvalidRecipient}
+	case errors.Is(err, ErrNotOwner):
+		return Verdict{Class: Wait, Reason: ReasonNotOwner, Delay: time.Second}
 	case errors.Is(err, whatsapp.ErrLoggedOut):
 		return Verdict{Class: Wait, Reason: ReasonLoggedOut, Delay: 30 * time.Second}
 	case errors.Is(err, whatsapp.ErrTemporaryBan):

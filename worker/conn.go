@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,24 +49,44 @@ type sandboxConn struct {
 // sendLog records every sandbox send in Redis as "worker|unix-nanos|message-id",
 // so tests (and curious operators) can check that no device ever sent from
 // two workers at once. Capped at the newest 100,000 entries, kept a day.
+//
+// The record is the sandbox's "server side", so it is fenced the way
+// WhatsApp fences a real session (a second connection of the same device
+// replaces the first stream): the entry is written only if the device's
+// lease still holds this worker's token, checked in the same Lua call, and
+// stamped with Redis's clock. A worker that was frozen past its lease and
+// wakes with a send in hand is refused instead of sending twice.
 type sendLog struct {
-	rdb    redis.UniversalClient
-	key    string
-	worker string
+	rdb      redis.UniversalClient
+	key      string
+	worker   string
+	leaseKey string // <prefix>lease:<device>
+	lease    string // the lease value this pool holds: "<worker>|<token>"
 }
+
+// fencedLogScript appends ARGV[2] (prefix) + Redis time + ARGV[3] (suffix)
+// to KEYS[1] if KEYS[2] still holds ARGV[1]; it returns 0 when it does not.
+var fencedLogScript = redis.NewScript(`
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+redis.call('RPUSH', KEYS[1], ARGV[2] .. t[1] .. string.format('%06d', tonumber(t[2])) .. '000' .. ARGV[3])
+redis.call('LTRIM', KEYS[1], -100000, -1)
+redis.call('EXPIRE', KEYS[1], 86400)
+return 1
+`)
 
 func (l sendLog) add(ctx context.Context, id string) error {
 	if l.rdb == nil {
 		return nil
 	}
-	entry := l.worker + "|" + strconv.FormatInt(time.Now().UnixNano(), 10) + "|" + id
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.RPush(ctx, l.key, entry)
-		p.LTrim(ctx, l.key, -100000, -1)
-		p.Expire(ctx, l.key, 24*time.Hour)
-		return nil
-	})
-	return err
+	n, err := fencedLogScript.Run(ctx, l.rdb, []string{l.key, l.leaseKey}, l.lease, l.worker+"|", "|"+id).Int()
+	if err != nil {
+		return &TransientError{Reason: ReasonSandbox, Err: fmt.Errorf("sandbox: record send: %w", err)}
+	}
+	if n == 0 {
+		return fmt.Errorf("sandbox: %w: the device's lease is held by another worker now", ErrNotOwner)
+	}
+	return nil
 }
 
 func (s *sandboxConn) Ready() bool { return true }
@@ -94,7 +113,7 @@ func (s *sandboxConn) Send(ctx context.Context, id string, to types.JID, msg *wa
 		return sendResult{}, fmt.Errorf("sandbox: encode message: %w", err)
 	}
 	if err := s.log.add(ctx, id); err != nil {
-		return sendResult{}, &TransientError{Reason: ReasonSandbox, Err: fmt.Errorf("sandbox: record send: %w", err)}
+		return sendResult{}, err
 	}
 	s.scheduleReceipts(id, to)
 	return sendResult{At: time.Now().UTC(), Sandbox: string(b)}, nil

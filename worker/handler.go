@@ -74,6 +74,11 @@ func (p *pool) handle(ctx context.Context, t *asynq.Task) error {
 		return p.permanent(ctx, pl, attempt, ReasonInternal, fmt.Errorf("%w: %v", ErrBadPayload, err))
 	}
 
+	// Fencing again, as late as possible: the Redis calls above may have
+	// outlived the lease (a stalled process, a slow Redis).
+	if !p.w.leaseValid(p.w.now()) {
+		return p.wait(ctx, pl, Verdict{Class: Wait, Reason: ReasonNotOwner, Delay: time.Second}, ErrNotOwner)
+	}
 	deadline := p.w.now().Add(p.w.cfg.SendTimeout)
 	if ld := p.w.leaseDeadline(); ld.Before(deadline) {
 		deadline = ld

@@ -220,7 +220,7 @@ func (w *Worker) shed(ctx context.Context, n int) {
 
 func (w *Worker) startPool(ctx context.Context, d device.Device, token string) {
 	pctx, cancel := context.WithCancel(ctx)
-	p := newPool(w, d)
+	p := newPool(w, d, token)
 	w.mu.Lock()
 	w.pools[d.ID] = &poolRun{p: p, token: token, cancel: cancel}
 	w.mu.Unlock()

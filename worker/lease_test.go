@@ -2,8 +2,11 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +178,45 @@ func TestPacer(t *testing.T) {
 	off := newPacer(0, 0, 0.3)
 	if w, _ := off.reserve(t0); w != 0 {
 		t.Fatal("pacing off still waits")
+	}
+}
+
+// TestSandboxSendFenced: a sandbox send is recorded only while the pool's
+// lease is still its own, checked atomically with the write, as WhatsApp
+// refuses a replaced stream.
+func TestSandboxSendFenced(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	ctx := context.Background()
+	a := &leases{rdb: rdb, prefix: prefix, worker: "a", ttl: 10 * time.Second}
+	b := &leases{rdb: rdb, prefix: prefix, worker: "b", ttl: 10 * time.Second}
+	got, err := a.acquire(ctx, []string{"d1"})
+	if err != nil || got["d1"] == "" {
+		t.Fatalf("acquire: %v %v", got, err)
+	}
+	logKey := prefix + "sandbox:log:d1"
+	l := sendLog{rdb: rdb, key: logKey, worker: "a", leaseKey: a.key("d1"), lease: a.value(got["d1"])}
+	if err := l.add(ctx, "M1"); err != nil {
+		t.Fatalf("send under the lease: %v", err)
+	}
+	// The lease expires and b takes the device: a's next send is refused.
+	rdb.Del(ctx, a.key("d1"))
+	if got2, _ := b.acquire(ctx, []string{"d1"}); got2["d1"] == "" {
+		t.Fatal("b could not take the device")
+	}
+	err = l.add(ctx, "M2")
+	if !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("send after the takeover: err = %v, want ErrNotOwner", err)
+	}
+	if v := Classify(err); v.Class != Wait || v.Reason != ReasonNotOwner {
+		t.Fatalf("classified %+v, want a wait for not_owner", v)
+	}
+	entries := rdb.LRange(ctx, logKey, 0, -1).Val()
+	if len(entries) != 1 || !strings.HasPrefix(entries[0], "a|") || !strings.HasSuffix(entries[0], "|M1") {
+		t.Fatalf("log = %q, want only a's first send", entries)
+	}
+	if ns, err := strconv.ParseInt(strings.Split(entries[0], "|")[1], 10, 64); err != nil || time.Since(time.Unix(0, ns)).Abs() > time.Minute {
+		t.Fatalf("entry time %q not a current unix-nanos stamp (%v)", entries[0], err)
 	}
 }

@@ -29,7 +29,8 @@ type pool struct {
 	kick  chan struct{}
 	done  chan struct{}
 
-	pace *pacer
+	pace  *pacer
+	token string // this pool's lease token: the sandbox fences its sends with it
 
 	mu        sync.Mutex
 	c         conn
@@ -50,9 +51,10 @@ type pool struct {
 	lastExpire time.Time
 }
 
-func newPool(w *Worker, d device.Device) *pool {
+func newPool(w *Worker, d device.Device, token string) *pool {
 	return &pool{
 		w:         w,
+		token:     token,
 		dev:       d,
 		queue:     job.QueueName(w.cfg.Prefix, d.ID),
 		log:       w.log.With("device_id", d.ID),
@@ -303,7 +305,8 @@ func (p *pool) open(ctx context.Context) {
 			timelockSuffix: p.w.cfg.SandboxTimelockSuffix,
 			deliveredAfter: p.w.cfg.SandboxDeliveredAfter, readAfter: p.w.cfg.SandboxReadAfter,
 			onReceipt: func(r whatsapp.Receipt) { p.w.receipt(p.dev.ID, r) },
-			log:       sendLog{rdb: p.w.rdb, key: p.w.cfg.Prefix + "sandbox:log:" + p.dev.ID, worker: p.w.cfg.ID}}
+			log: sendLog{rdb: p.w.rdb, key: p.w.cfg.Prefix + "sandbox:log:" + p.dev.ID, worker: p.w.cfg.ID,
+				leaseKey: p.w.leases.key(p.dev.ID), lease: p.w.leases.value(p.token)}}
 		p.mu.Unlock()
 		p.setConn(device.ConnConnected, "sandbox")
 		return
