@@ -123,7 +123,7 @@ func Load(getenv Getenv) (Config, error) {
 		WebhookMaxRetry:       p.int("WACARD_WEBHOOK_MAX_RETRY", 12),
 		WebhookTimeout:        p.dur("WACARD_WEBHOOK_TIMEOUT", 10*time.Second),
 	}
-	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
+	if err := joinLines(append(p.errs, c.Validate())); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -245,8 +245,30 @@ func (c Config) Validate() error {
 	default:
 		bad("WACARD_LOG_LEVEL", "must be debug, info, warn or error")
 	}
-	return errors.Join(errs...)
+	return joinLines(errs)
 }
+
+// joinLines joins errs one per line. Line breaks inside an error (a value
+// echoed back) are escaped, so every line names its variable.
+func joinLines(errs []error) error {
+	var flat []error
+	for _, e := range errs {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			flat = append(flat, j.Unwrap()...)
+		} else if e != nil {
+			flat = append(flat, oneLine{e})
+		}
+	}
+	return errors.Join(flat...)
+}
+
+// oneLine is an error whose text has its line breaks escaped.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(e.err.Error())
+}
+func (e oneLine) Unwrap() error { return e.err }
 
 // ValidDeviceID checks a device id: 1-64 characters of letters, digits, '-', '_' or '.'.
 func ValidDeviceID(id string) error {
