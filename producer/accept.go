@@ -24,8 +24,8 @@ type Accepter struct {
 	enq       *asynq.Client
 	status    *status.Store
 	insp      *asynq.Inspector
-	batchOnce sync.Once
-	batchEnq  *asynq.Client // see batchClient
+	pipeOnce  sync.Once
+	piped     acceptPath // see pipelined
 	wake      *waker
 	prefix    string
 	idemTTL   time.Duration
@@ -92,11 +92,12 @@ func (a *Accepter) Accept(ctx context.Context, p job.Payload, idemKey string) (A
 			return Accepted{MessageID: first, Duplicate: true}, nil
 		}
 	}
-	if err := a.status.Create(ctx, recordOf(p)); err != nil {
+	piped := a.pipelined()
+	if err := piped.status.Create(ctx, recordOf(p)); err != nil {
 		a.releaseIdem(ik)
 		return Accepted{}, err
 	}
-	if err := a.enqueue(ctx, p); err != nil {
+	if err := a.enqueueOn(ctx, piped.enq, p); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		a.releaseIdem(ik)
 		// The client is told it failed, so the record must not stay "queued".
 		_, _, _ = a.status.Move(context.WithoutCancel(ctx), p.MessageID, status.Change{To: status.Failed, LastError: "not queued: " + err.Error(), ErrorClass: "internal"})
@@ -127,8 +128,27 @@ func (a *Accepter) releaseIdem(key string) {
 	}
 }
 
-func (a *Accepter) enqueue(ctx context.Context, p job.Payload) error {
-	return a.enqueueOn(ctx, a.enq, p)
+// acceptPath is the status store and asynq client the accept path writes
+// through.
+type acceptPath struct {
+	status *status.Store
+	enq    *asynq.Client
+}
+
+// pipelined returns the accept path over go-redis's autopipeliner: the
+// status and enqueue scripts of concurrent requests share round trips (and
+// Redis's read and write calls), which is most of what a request costs.
+// Clients that cannot autopipeline (a Ring) get the plain path. A conflict
+// on enqueue can only be this very task (message ids are fresh): the
+// autopipeliner resent a batch the server had already run.
+func (a *Accepter) pipelined() acceptPath {
+	a.pipeOnce.Do(func() {
+		a.piped = acceptPath{status: a.status, enq: a.enq}
+		if ap, err := a.rdb.AutoPipeline(); err == nil {
+			a.piped = acceptPath{status: a.status.WithClient(ap), enq: asynq.NewClientFromRedisClient(ap)}
+		}
+	})
+	return a.piped
 }
 
 // enqueueOn enqueues p's task through c.

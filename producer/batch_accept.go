@@ -216,19 +216,9 @@ func (a *Accepter) enqueueAll(ctx context.Context, enq *asynq.Client, ps []job.P
 	return g.Wait()
 }
 
-// batchClient returns the asynq client for batches: one whose commands go
-// through go-redis's autopipeliner, so the enqueue scripts of many goroutines
-// share round trips. Clients that cannot autopipeline (a Ring) use the plain
-// client.
-func (a *Accepter) batchClient() *asynq.Client {
-	a.batchOnce.Do(func() {
-		a.batchEnq = a.enq
-		if ap, err := a.rdb.AutoPipeline(); err == nil {
-			a.batchEnq = asynq.NewClientFromRedisClient(ap)
-		}
-	})
-	return a.batchEnq
-}
+// batchClient returns the asynq client for batches: the accept path's,
+// through the autopipeliner (see pipelined).
+func (a *Accepter) batchClient() *asynq.Client { return a.pipelined().enq }
 
 // byRecipient groups payload indexes by recipient, groups in order of first
 // appearance and each group in payload order.

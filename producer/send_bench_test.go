@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,4 +62,34 @@ func newBenchHarness(b *testing.B) http.Handler {
 	b.Helper()
 	rdb := redistest.Client(b)
 	return newTestServer(b, rdb, redistest.Prefix(b, rdb), device.Device{ID: "d", Kind: device.KindSandbox})
+}
+
+// BenchmarkAcceptContactHTTP is BenchmarkAcceptContact over real loopback
+// HTTP connections (keep-alive), as clients call it.
+func BenchmarkAcceptContactHTTP(b *testing.B) {
+	srv := httptest.NewServer(newBenchHarness(b))
+	b.Cleanup(srv.Close)
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 64}
+	b.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := fmt.Sprintf(`{"phone":"62812%08d","contact_name":"Lead %d","contact_phone":"6281234567890"}`, 30000000+i%1000000, i)
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/send/contact", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("HTTP %d", resp.StatusCode)
+			}
+		}
+	})
 }

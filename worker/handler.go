@@ -164,7 +164,7 @@ func (p *pool) sent(ctx context.Context, pl job.Payload, r sendResult) {
 		pp.Expire(ctx, key, 48*time.Hour)
 		return nil
 	})
-	p.move(ctx, pl.MessageID, status.Change{To: status.Sent, Sandbox: r.Sandbox})
+	p.record(ctx, pl.MessageID, status.Change{To: status.Sent, Sandbox: r.Sandbox})
 	p.w.metrics.Sent.WithLabelValues(p.dev.ID).Inc()
 	p.w.metrics.QueueLatency.WithLabelValues(p.dev.ID).Observe(p.w.now().Sub(pl.AcceptedAt).Seconds())
 }
@@ -180,7 +180,7 @@ func (p *pool) fail(ctx context.Context, pl job.Payload, attempt int, reason Rea
 	if pl.MessageID == "" {
 		return
 	}
-	p.move(ctx, pl.MessageID, status.Change{To: status.Failed, Attempts: attempt, LastError: err.Error(), ErrorClass: string(reason)})
+	p.record(ctx, pl.MessageID, status.Change{To: status.Failed, Attempts: attempt, LastError: err.Error(), ErrorClass: string(reason)})
 	p.w.metrics.Failed.WithLabelValues(p.dev.ID, string(reason)).Inc()
 }
 
@@ -203,6 +203,31 @@ func (p *pool) wait(ctx context.Context, pl job.Payload, v Verdict, err error) e
 func (p *pool) move(ctx context.Context, id string, c status.Change) {
 	if _, _, err := p.w.status.Move(context.WithoutCancel(ctx), id, c); err != nil {
 		p.log.Error("could not record state", "message_id", id, "state", c.To, "err", err)
+	}
+}
+
+// recordFor bounds how long record keeps trying to write an outcome.
+const recordFor = 45 * time.Second
+
+// record writes a terminal outcome (sent, failed) that already happened, and
+// keeps trying while Redis is unreachable: a message sent but still recorded
+// as "sending" would be sent again by whoever recovers it (same message ID,
+// so recipients drop the copy, but still a duplicate). It gives up after
+// recordFor; the status then stays "sending" and recovery decides.
+func (p *pool) record(ctx context.Context, id string, c status.Change) {
+	ctx = context.WithoutCancel(ctx)
+	deadline := p.w.now().Add(recordFor)
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		_, _, err := p.w.status.Move(ctx, id, c)
+		if err == nil || errors.Is(err, status.ErrNotFound) {
+			return
+		}
+		if !p.w.now().Add(backoff).Before(deadline) {
+			p.log.Error("could not record state; giving up", "message_id", id, "state", c.To, "err", err)
+			return
+		}
+		p.log.Warn("could not record state; retrying", "message_id", id, "state", c.To, "err", err, "in", backoff)
+		time.Sleep(backoff)
 	}
 }
 

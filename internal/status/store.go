@@ -37,6 +37,14 @@ func (s *Store) WithEvents() *Store {
 	return &c
 }
 
+// WithClient returns the store over another client to the same Redis (go-redis's
+// autopipeliner, for one).
+func (s *Store) WithClient(c redis.UniversalClient) *Store {
+	n := *s
+	n.rdb = c
+	return &n
+}
+
 // Event kinds in the outbox, as webhooks name them.
 const (
 	EventSent           = "message.sent"
