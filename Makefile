@@ -31,14 +31,17 @@ vet: ## go vet
 fmt: ## gofmt the tree
 	gofmt -w .
 
-bench: ## measure accept, batch, latency and scale against same-run references (docs/benchmarks.md), then the Go benchmarks (needs Redis)
+bench: ## measure accept, batch, latency and scale against same-run references (docs/benchmarks.md), then the Go benchmarks
+	./.ci/services
 	$(GO) run ./cmd/wacardbench bench
 	$(GO) test -run=NONE -bench=. -benchmem ./internal/... ./producer/
 
 faults: ## fault suite on real processes: kill -9, Redis restart, SIGSTOP fencing, webhook outage (docs/reliability.md)
+	./.ci/services
 	$(GO) run ./cmd/wacardbench faults
 
 faults-short: ## the fault suite with small counts and a 3 s lease TTL (about a minute; run by make test)
+	./.ci/services
 	$(GO) run ./cmd/wacardbench faults -short
 
 FUZZTIME ?= 20s
