@@ -93,6 +93,15 @@ func checkInternational(digits string) (canonical string, num *phonenumbers.Phon
 	if len(digits) > maxDigits {
 		return "", nil, ErrTooLong
 	}
+	if fast, nsn := fromDigits(digits); fast != nil && !trunkPrefixAt(fast, nsn) && phonenumbers.IsValidNumber(fast) {
+		return digits, fast, nil
+	}
+	return parseInternational(digits)
+}
+
+// parseInternational is checkInternational through phonenumbers.Parse: the
+// reference, and the path for every number the fast path leaves alone.
+func parseInternational(digits string) (canonical string, num *phonenumbers.PhoneNumber, err error) {
 	num, err = phonenumbers.Parse("+"+digits, "")
 	if err != nil {
 		if errors.Is(err, phonenumbers.ErrInvalidCountryCode) {
