@@ -4,14 +4,17 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // waker tells workers that a device has new work, off the request path: ids
-// noted while a publish is in flight are coalesced into the next one, so a
-// burst of accepts for one device costs one PUBLISH, not one each. A lost wake
-// only delays a message until the worker's periodic sweep.
+// noted while a publish is in flight, or within wakeGap after it, are
+// coalesced into the next one, so a burst of accepts costs at most one
+// PUBLISH per device per wakeGap, not one each. The first wake after a quiet
+// spell goes out at once. A lost wake only delays a message until the
+// worker's periodic sweep.
 type waker struct {
 	rdb     redis.UniversalClient
 	channel string
@@ -42,12 +45,26 @@ func (w *waker) notify(device string) {
 	}
 }
 
+// wakeGap is the least time between two publishes. A worker woken for a
+// device sends its whole queue, so a wake per message adds nothing under
+// load; at 7,000 accepts a second it cost the API about 7 % of its CPU.
+const wakeGap = 5 * time.Millisecond
+
 func (w *waker) run() {
 	defer w.wg.Done()
+	gap := time.NewTimer(0)
+	<-gap.C
 	for {
 		select {
 		case <-w.signal:
 			w.flush()
+		case <-w.done:
+			w.flush()
+			return
+		}
+		gap.Reset(wakeGap)
+		select {
+		case <-gap.C:
 		case <-w.done:
 			w.flush()
 			return
