@@ -312,10 +312,8 @@ func (c *checker) contactList(field string) []job.Contact {
 	return out
 }
 
-// parseText validates a /send/message body.
-func parseText(f fields) (job.Payload, []FieldError) { return parseTextMemo(f, nil) }
-
-// parseTextMemo is parseText with a cache of phone parses.
+// parseTextMemo validates a /send/message body; memo, if not nil, caches
+// phone parses.
 func parseTextMemo(f fields, memo phoneParser) (job.Payload, []FieldError) {
 	c := checker{f: f, memo: memo}
 	p := job.Payload{Kind: job.KindText}

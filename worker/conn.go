@@ -67,7 +67,7 @@ type sendLog struct {
 // fencedLogScript appends ARGV[2] (prefix) + Redis time + ARGV[3] (suffix)
 // to KEYS[1] if KEYS[2] still holds ARGV[1]; it returns 0 when it does not.
 var fencedLogScript = redis.NewScript(`
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 local t = redis.call('TIME')
 redis.call('RPUSH', KEYS[1], ARGV[2] .. t[1] .. string.format('%06d', tonumber(t[2])) .. '000' .. ARGV[3])
 redis.call('LTRIM', KEYS[1], -100000, -1)

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wacard/wacard/internal/device"
+	"github.com/wacard/wacard/internal/redistest"
 )
 
 // deployment is one wacard deployment under test: an API process and
@@ -152,35 +152,8 @@ func (d *deployment) close() {
 	for _, p := range d.workers {
 		_ = p.stop(15 * time.Second)
 	}
-	cleanPrefix(d.rdb, d.prefix)
+	redistest.Clean(d.rdb, d.prefix)
 	_ = d.rdb.Close()
-}
-
-// cleanPrefix deletes every key under prefix, asynq's keys of the queues
-// named with it, and those queues' entries in asynq's queue set.
-func cleanPrefix(rdb *redis.Client, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for _, pattern := range []string{prefix + "*", "asynq:{" + prefix + "*"} {
-		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-			if len(keys) == 1000 {
-				rdb.Unlink(ctx, keys...)
-				keys = keys[:0]
-			}
-		}
-		if len(keys) > 0 {
-			rdb.Unlink(ctx, keys...)
-		}
-	}
-	qs, _ := rdb.SMembers(ctx, "asynq:queues").Result()
-	for _, q := range qs {
-		if strings.HasPrefix(q, prefix) {
-			rdb.SRem(ctx, "asynq:queues", q)
-		}
-	}
 }
 
 // states reads the state of every message, in pipelines of 1,000.

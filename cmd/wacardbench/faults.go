@@ -185,12 +185,57 @@ func waitSends(ctx context.Context, d *deployment, devices []string, n int, with
 	})
 }
 
+// cluster is a scenario's deployment with its workers and sandbox devices
+// running, and the watch on the devices' leases that every send is checked
+// against.
+type cluster struct {
+	*deployment
+	devices []string
+	watch   *leaseWatch
+}
+
+// startScenario starts the deployment name on redisURL with env, its workers
+// and devices spread evenly over them (startCluster), and watches the
+// devices' leases from then on. Close it when done.
+func startScenario(ctx context.Context, ws *workspace, name, redisURL string, env map[string]string, workers, devices []string) (*cluster, error) {
+	d, err := ws.newDeployment(ctx, name, redisURL, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := startCluster(ctx, d, workers, devices, 60*time.Second); err != nil {
+		d.close()
+		return nil, err
+	}
+	return &cluster{deployment: d, devices: devices, watch: d.watchLeases(ctx, devices)}, nil
+}
+
+func (c *cluster) close() {
+	c.watch.stop()
+	c.deployment.close()
+}
+
+// heldBy returns the devices worker holds now, in the order of c.devices.
+func (c *cluster) heldBy(ctx context.Context, worker string) ([]string, error) {
+	own, err := c.owners(ctx, c.devices)
+	if err != nil {
+		return nil, err
+	}
+	var held []string
+	for _, dev := range c.devices {
+		if own[dev] == worker {
+			held = append(held, dev)
+		}
+	}
+	return held, nil
+}
+
 // finish waits for every message to finish, then checks the guarantees every
 // scenario shares: nothing lost, no send outside its worker's lease.
-func finish(ctx context.Context, d *deployment, plan faultPlan, r *faultResult, ids, devices []string, watch *leaseWatch) (sendCounts, map[string][]sendEntry, map[string][]epoch, error) {
+func (c *cluster) finish(ctx context.Context, plan faultPlan, r *faultResult, ids []string) (sendCounts, map[string][]sendEntry, map[string][]epoch, error) {
+	d, devices := c.deployment, c.devices
 	states, werr := d.waitTerminal(ctx, ids, plan.finish)
 	time.Sleep(500 * time.Millisecond) // sends in flight land in the logs
-	epochs := watch.stop()
+	epochs := c.watch.stop()
 	logs, err := d.sendLogs(ctx, devices)
 	if err != nil {
 		return sendCounts{}, nil, nil, err
@@ -198,12 +243,12 @@ func finish(ctx context.Context, d *deployment, plan faultPlan, r *faultResult, 
 	if states == nil {
 		return sendCounts{}, nil, nil, werr
 	}
-	c := countSends(ids, states, logs)
+	n := countSends(ids, states, logs)
 	hold := checkHolding(logs, epochs)
-	r.say("%s", c)
+	r.say("%s", n)
 	r.say("%s", hold)
-	r.must(c.lost == 0, "%d accepted messages lost (not finished %s after the fault)", c.lost, plan.finish)
-	r.must(c.failed == 0, "%d messages failed", c.failed)
+	r.must(n.lost == 0, "%d accepted messages lost (not finished %s after the fault)", n.lost, plan.finish)
+	r.must(n.failed == 0, "%d messages failed", n.failed)
 	r.must(hold.ok(), "sends outside their worker's lease, or interleaved holders")
-	return c, logs, epochs, nil
+	return n, logs, epochs, nil
 }

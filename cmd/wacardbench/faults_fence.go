@@ -19,16 +19,12 @@ func faultFence(ctx context.Context, ws *workspace, plan faultPlan, r *faultResu
 	workers := []string{"w1", "w2"}
 	const victim, other = "w1", "w2"
 	stopFor := plan.leaseTTL + plan.leaseTTL/2 + 2*time.Second
-	d, err := ws.newDeployment(ctx, "fence", ws.env.redisURL, plan.env(nil))
+	c, err := startScenario(ctx, ws, "fence", ws.env.redisURL, plan.env(nil), workers, devices)
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	if err := startCluster(ctx, d, workers, devices, 60*time.Second); err != nil {
-		return err
-	}
-	watch := d.watchLeases(ctx, devices)
-	defer watch.stop()
+	defer c.close()
+	d := c.deployment
 	// Enough messages (at 10 a second per device) to still be sending
 	// well after the frozen worker resumes.
 	perDev := max(plan.perDev, int((stopFor+8*time.Second).Seconds()*10))
@@ -36,18 +32,12 @@ func faultFence(ctx context.Context, ws *workspace, plan faultPlan, r *faultResu
 	if err != nil {
 		return err
 	}
-	own, err := d.owners(ctx, devices)
+	victimDevs, err := c.heldBy(ctx, victim)
 	if err != nil {
 		return err
 	}
-	var victimDevs []string
-	for _, dev := range devices {
-		if own[dev] == victim {
-			victimDevs = append(victimDevs, dev)
-		}
-	}
 	if len(victimDevs) == 0 {
-		return fmt.Errorf("%s holds no device: %v", victim, own)
+		return fmt.Errorf("%s holds no device", victim)
 	}
 	if err := waitSends(ctx, d, victimDevs[:1], 5, 30*time.Second); err != nil {
 		return err
@@ -87,7 +77,7 @@ func faultFence(ctx context.Context, ws *workspace, plan faultPlan, r *faultResu
 	r.say("%s frozen holding %v for %s; %s had taken them over and sent for them %s after the freeze",
 		victim, victimDevs, resumed.Sub(stopped).Round(time.Millisecond), other, took.Round(time.Millisecond))
 
-	_, logs, epochs, err := finish(ctx, d, plan, r, ids, devices, watch)
+	_, logs, epochs, err := c.finish(ctx, plan, r, ids)
 	if err != nil {
 		return err
 	}

@@ -13,30 +13,24 @@ import (
 func faultKill9(ctx context.Context, ws *workspace, plan faultPlan, r *faultResult) error {
 	devices := devicesNamed("k", 6)
 	workers := []string{"w1", "w2", "w3"}
-	d, err := ws.newDeployment(ctx, "kill9", ws.env.redisURL, plan.env(nil))
+	c, err := startScenario(ctx, ws, "kill9", ws.env.redisURL, plan.env(nil), workers, devices)
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	if err := startCluster(ctx, d, workers, devices, 60*time.Second); err != nil {
-		return err
-	}
-	watch := d.watchLeases(ctx, devices)
-	defer watch.stop()
+	defer c.close()
+	d := c.deployment
 	ids, err := acceptBatches(ctx, d, devices, plan.perDev, 1)
 	if err != nil {
 		return err
 	}
-	own, err := d.owners(ctx, devices)
+	own, err := d.owners(ctx, devices[:1])
 	if err != nil {
 		return err
 	}
 	victim := own[devices[0]]
-	var victimDevs []string
-	for _, dev := range devices {
-		if own[dev] == victim {
-			victimDevs = append(victimDevs, dev)
-		}
+	victimDevs, err := c.heldBy(ctx, victim)
+	if err != nil {
+		return err
 	}
 	if err := waitSends(ctx, d, victimDevs[:1], 5, 30*time.Second); err != nil {
 		return err
@@ -54,7 +48,7 @@ func faultKill9(ctx context.Context, ws *workspace, plan faultPlan, r *faultResu
 		len(workers), len(devices), len(ids), plan.pace, plan.leaseTTL)
 	r.say("killed %s holding %v after %d sends", victim, victimDevs, n)
 
-	_, logs, _, err := finish(ctx, d, plan, r, ids, devices, watch)
+	_, logs, _, err := c.finish(ctx, plan, r, ids)
 	if err != nil {
 		return err
 	}

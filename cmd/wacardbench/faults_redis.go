@@ -19,16 +19,12 @@ func faultRedisRestart(ctx context.Context, ws *workspace, plan faultPlan, r *fa
 	defer rs.stop()
 	devices := devicesNamed("r", 4)
 	workers := []string{"w1", "w2"}
-	d, err := ws.newDeployment(ctx, "redis", rs.url(), plan.env(nil))
+	c, err := startScenario(ctx, ws, "redis", rs.url(), plan.env(nil), workers, devices)
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	if err := startCluster(ctx, d, workers, devices, 60*time.Second); err != nil {
-		return err
-	}
-	watch := d.watchLeases(ctx, devices)
-	defer watch.stop()
+	defer c.close()
+	d := c.deployment
 	ids, err := acceptBatches(ctx, d, devices, plan.perDev, 2)
 	if err != nil {
 		return err
@@ -75,7 +71,7 @@ func faultRedisRestart(ctx context.Context, ws *workspace, plan faultPlan, r *fa
 		len(workers), len(devices), batch, len(single), refused, plan.pace, plan.leaseTTL)
 	r.say("Redis stopped (SIGTERM) after a quarter of the batch, down %s; the API acknowledged sends again %s after the restart",
 		up.Sub(down).Round(time.Millisecond), back.Round(time.Millisecond))
-	c, logs, _, err := finish(ctx, d, plan, r, ids, devices, watch)
+	n, logs, _, err := c.finish(ctx, plan, r, ids)
 	if err != nil {
 		return err
 	}
@@ -91,7 +87,7 @@ func faultRedisRestart(ctx context.Context, ws *workspace, plan faultPlan, r *fa
 		}
 	}
 	r.say("first send %s after the restart", first.Round(time.Millisecond))
-	r.must(c.sent == c.accepted, "%d of %d acknowledged messages were sent", c.sent, c.accepted)
+	r.must(n.sent == n.accepted, "%d of %d acknowledged messages were sent", n.sent, n.accepted)
 	return nil
 }
 

@@ -28,19 +28,15 @@ func faultWebhook(ctx context.Context, ws *workspace, plan faultPlan, r *faultRe
 	defer hr.down()
 	devices := devicesNamed("h", 2)
 	workers := []string{"w1", "w2"}
-	d, err := ws.newDeployment(ctx, "webhook", ws.env.redisURL, plan.env(map[string]string{
+	c, err := startScenario(ctx, ws, "webhook", ws.env.redisURL, plan.env(map[string]string{
 		"WACARD_WEBHOOK_URLS":   "http://" + hr.addr + "/hook|message.sent",
 		"WACARD_WEBHOOK_SECRET": hookSecret,
-	}))
+	}), workers, devices)
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	if err := startCluster(ctx, d, workers, devices, 60*time.Second); err != nil {
-		return err
-	}
-	watch := d.watchLeases(ctx, devices)
-	defer watch.stop()
+	defer c.close()
+	d := c.deployment
 	ids, err := acceptBatches(ctx, d, devices, plan.perDev, 5)
 	if err != nil {
 		return err
@@ -76,7 +72,7 @@ func faultWebhook(ctx context.Context, ws *workspace, plan faultPlan, r *faultRe
 		len(workers), len(devices), len(ids), plan.pace)
 	r.say("receiver down for %s after %d deliveries; %d messages were sent while it was down", upAt.Sub(downAt).Round(time.Millisecond), before, during)
 
-	if _, _, _, err := finish(ctx, d, plan, r, ids, devices, watch); err != nil {
+	if _, _, _, err := c.finish(ctx, plan, r, ids); err != nil {
 		return err
 	}
 	werr := poll(ctx, plan.finish, "every message.sent event to be delivered", func() (bool, error) {

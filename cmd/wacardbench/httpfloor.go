@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -42,11 +41,8 @@ func startHTTPFloor() (*httpFloor, error) {
 			"results": map[string]string{"message_id": msgid.New(), "status": "queued"}})
 	})
 	f := &httpFloor{srv: &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}, url: "http://" + ln.Addr().String()}
-	go func() {
-		if err := f.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			panic(err)
-		}
-	}()
+	// Should Serve fail, the floor's requests fail and P1 reports them.
+	go func() { _ = f.srv.Serve(ln) }()
 	return f, nil
 }
 

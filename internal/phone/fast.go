@@ -67,9 +67,8 @@ var trunkPrefixes = sync.OnceValue(func() map[int32]*regexp.Regexp {
 	}
 	for _, md := range coll.GetMetadata() {
 		cc := md.GetCountryCode()
-		main := phonenumbers.GetRegionCodeForCountryCode(int(cc))
-		if md.GetId() != main && main != "001" {
-			continue
+		if md.GetId() != phonenumbers.GetRegionCodeForCountryCode(int(cc)) {
+			continue // not the region Parse reads this calling code as
 		}
 		p := md.GetNationalPrefixForParsing()
 		if p == "" {

@@ -1,7 +1,8 @@
 // Package redistest connects tests to the real Redis named by
 // WACARD_TEST_REDIS_URL (default redis://127.0.0.1:6379/0). A test that needs
 // Redis fails loudly when it is not there; it never skips. Each test gets its
-// own key prefix, so tests run in parallel without FLUSHDB.
+// own key prefix, so tests run in parallel without FLUSHDB. wacardbench uses
+// Clean for its own prefixes too.
 package redistest
 
 import (
@@ -57,7 +58,7 @@ func Prefix(tb testing.TB, rdb redis.UniversalClient) string {
 // Clean deletes every key under prefix, including asynq's keys for queues whose
 // names start with prefix.
 func Clean(rdb redis.UniversalClient, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for _, pattern := range []string{prefix + "*", "asynq:{" + prefix + "*"} {
 		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
